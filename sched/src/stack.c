@@ -1,0 +1,442 @@
+/*
+ * stack.c - task stacks: pooled slabs with guard regions, and the stack
+ * overflow report.
+ *
+ * A slab is one mmap of many equal slots; a slot is [guard][usable stack],
+ * and the task control block lives at the top of the usable part.  Slots
+ * are carved lazily and recycled through per-worker caches and a per-class
+ * free list, so a spawn costs no system call once the pool is warm.
+ *
+ * Guards.  One mprotect'ed guard per stack splits the mapping into extra
+ * VMAs, and vm.max_map_count (65530 by default) then caps a process at
+ * ~32k stacks (libdill#130 and friends).  So, in order of preference:
+ *   madvise  - MADV_GUARD_INSTALL (Linux >= 6.13): guard pages that cost no
+ *              VMA, probed at start-up;
+ *   mprotect - PROT_NONE guards while a budget of VMAs lasts (half of what
+ *              vm.max_map_count leaves after a reserve), then
+ *   canary   - a pattern at the bottom of the stack, checked every time the
+ *              task switches out; catches overflows that reach it, later.
+ * SPINDLE_STACK_GUARD=madvise|mprotect|canary forces a mode (for tests).
+ * Every mode also keeps the canary.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifdef SP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 headers predate it */
+#endif
+
+#define NCLASSES 17                       /* 16 KiB << 0..16 */
+#define GUARD_SIZE ((size_t)16 * 1024)    /* catches frames up to 16 KiB past the end */
+#define SLAB_BYTES ((size_t)256 << 20)    /* virtual size of a slab */
+#define CANARY_WORDS 8
+#define CANARY 0x5350494E444C45ull        /* "SPINDLE" */
+#define KEEP_HOT 256                      /* free slots per class kept resident */
+#define TRIM_BATCH 1024                   /* slots released per idle trim */
+#define CB_SIZE ((sizeof(sp_task) + SP_CACHELINE - 1) & ~(size_t)(SP_CACHELINE - 1))
+
+typedef struct sp_slab {
+  struct sp_slab *next;
+  char *base;
+  size_t slot_size; /* guard + usable */
+  uint32_t nslots, ncarved;
+  unsigned char *mode;     /* sp_guard_mode per carved slot */
+  _Atomic unsigned char *live; /* slot holds a published task */
+} sp_slab;
+
+typedef struct {
+  pthread_mutex_t lock;
+  sp_slab *slabs; /* newest first; carving happens in the newest */
+  sp__slotref *free; /* [0, clean) were trimmed */
+  size_t nfree, capfree, clean;
+} sp_class;
+
+struct sp_stack_pool {
+  sp_class cls[NCLASSES];
+  sp_guard_mode mode;
+  long mprotect_budget; /* guarded slots left in mprotect mode */
+  bool warned_budget;
+};
+
+static size_t page_size(void) {
+  static size_t ps;
+  if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
+  return ps;
+}
+
+const char *sp__guard_mode_name(sp_guard_mode m) {
+  switch (m) {
+  case SP_GUARD_MADVISE: return "madvise";
+  case SP_GUARD_MPROTECT: return "mprotect";
+  case SP_GUARD_CANARY: return "canary";
+  }
+  return "?";
+}
+
+static bool probe_guard_install(void) {
+  size_t ps = page_size();
+  void *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  bool ok = madvise(p, ps, MADV_GUARD_INSTALL) == 0;
+  munmap(p, 2 * ps);
+  return ok;
+}
+
+static long read_max_map_count(void) {
+  long v = 65530;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &v) != 1) v = 65530;
+    fclose(f);
+  }
+  return v;
+}
+
+int sp__stacks_init(sp_runtime *rt) {
+  struct sp_stack_pool *p = calloc(1, sizeof *p);
+  if (!p) return SP_ENOMEM;
+  for (int i = 0; i < NCLASSES; i++) pthread_mutex_init(&p->cls[i].lock, NULL);
+  const char *env = getenv("SPINDLE_STACK_GUARD");
+  bool madv = probe_guard_install();
+  if (env && !strcmp(env, "canary"))
+    p->mode = SP_GUARD_CANARY;
+  else if (env && !strcmp(env, "mprotect"))
+    p->mode = SP_GUARD_MPROTECT;
+  else
+    p->mode = madv ? SP_GUARD_MADVISE : SP_GUARD_MPROTECT;
+  long budget = (read_max_map_count() - 8192) / 2;
+  p->mprotect_budget = budget > 0 ? budget : 0;
+  rt->stacks = p;
+  return 0;
+}
+
+void sp__stacks_destroy(sp_runtime *rt) {
+  struct sp_stack_pool *p = rt->stacks;
+  if (!p) return;
+  for (int i = 0; i < NCLASSES; i++) {
+    sp_class *c = &p->cls[i];
+    for (sp_slab *s = c->slabs, *n; s; s = n) {
+      n = s->next;
+      munmap(s->base, (size_t)s->nslots * s->slot_size);
+      free(s->mode);
+      free((void *)s->live);
+      free(s);
+    }
+    free(c->free);
+    pthread_mutex_destroy(&c->lock);
+  }
+  free(p);
+  rt->stacks = NULL;
+}
+
+static int class_of(size_t size) {
+  int c = 0;
+  while (((size_t)16384 << c) < size) c++;
+  return c;
+}
+
+static sp_slab *slab_new(int c) {
+  size_t usable = (size_t)16384 << c;
+  size_t slot = GUARD_SIZE + usable;
+  size_t n = SLAB_BYTES / slot;
+  if (n < 4) n = 4;
+  if (n > 4096) n = 4096;
+  sp_slab *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->mode = calloc(n, 1);
+  s->live = calloc(n, 1);
+  s->base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (!s->mode || !s->live || s->base == MAP_FAILED) {
+    if (s->base != MAP_FAILED && s->base) munmap(s->base, n * slot);
+    free(s->mode);
+    free((void *)s->live);
+    free(s);
+    return NULL;
+  }
+  /* A touched stack must cost one page, not a transparent huge page. */
+  madvise(s->base, n * slot, MADV_NOHUGEPAGE);
+  s->slot_size = slot;
+  s->nslots = (uint32_t)n;
+  return s;
+}
+
+/* Installs the guard of a fresh slot.  Lock of its class held. */
+static sp_guard_mode guard_slot(struct sp_stack_pool *p, char *base) {
+  sp_guard_mode m = p->mode;
+  if (m == SP_GUARD_MADVISE && madvise(base, GUARD_SIZE, MADV_GUARD_INSTALL) == 0) return m;
+  if (m != SP_GUARD_CANARY) {
+    if (__atomic_load_n(&p->mprotect_budget, __ATOMIC_RELAXED) > 0 &&
+        mprotect(base, GUARD_SIZE, PROT_NONE) == 0) {
+      __atomic_fetch_sub(&p->mprotect_budget, 1, __ATOMIC_RELAXED);
+      return SP_GUARD_MPROTECT;
+    }
+    if (!__atomic_exchange_n(&p->warned_budget, true, __ATOMIC_RELAXED))
+      fprintf(stderr, "spindle: guard-page budget of vm.max_map_count used up; further task "
+                      "stacks are protected by canaries only\n");
+  }
+  return SP_GUARD_CANARY;
+}
+
+static inline char *slot_base(sp__slotref r) { return r.slab->base + (size_t)r.idx * r.slab->slot_size; }
+
+/* Lock held.  Carves a fresh slot; false when out of address space. */
+static bool carve(struct sp_stack_pool *p, sp_class *c, int ci, sp__slotref *out) {
+  sp_slab *s = c->slabs;
+  if (!s || s->ncarved == s->nslots) {
+    s = slab_new(ci);
+    if (!s) return false;
+    s->next = c->slabs;
+    c->slabs = s;
+  }
+  uint32_t i = s->ncarved;
+  s->mode[i] = (unsigned char)guard_slot(p, s->base + (size_t)i * s->slot_size);
+  __atomic_store_n(&s->ncarved, i + 1, __ATOMIC_RELEASE);
+  out->slab = s;
+  out->idx = i;
+  return true;
+}
+
+static bool free_push(sp_class *c, sp__slotref slot) {
+  if (c->nfree == c->capfree) {
+    size_t cap = c->capfree ? c->capfree * 2 : 256;
+    sp__slotref *f = realloc(c->free, cap * sizeof *f);
+    if (!f) return false;
+    c->free = f;
+    c->capfree = cap;
+  }
+  c->free[c->nfree++] = slot;
+  return true;
+}
+
+static bool free_pop(sp_class *c, sp__slotref *out) {
+  if (!c->nfree) return false;
+  *out = c->free[--c->nfree];
+  if (c->clean > c->nfree) c->clean = c->nfree;
+  return true;
+}
+
+/* The control block comes out of the requested size: a slot of `size`
+ * bytes leaves size - CB_SIZE (a few hundred bytes less) for the stack. */
+sp_task *sp__stack_alloc(sp_runtime *rt, sp_worker *w, size_t size) {
+  struct sp_stack_pool *p = rt->stacks;
+  int ci = class_of(size);
+  if (ci >= NCLASSES) return NULL;
+  sp_class *c = &p->cls[ci];
+  sp__slotref slot;
+  if (w && ci < SP_CACHED_CLASSES && w->nstack_cache[ci]) {
+    slot = w->stack_cache[ci][--w->nstack_cache[ci]];
+  } else {
+    pthread_mutex_lock(&c->lock);
+    bool ok = free_pop(c, &slot) || carve(p, c, ci, &slot);
+    /* Refill the worker's cache while we hold the lock. */
+    if (ok && w && ci < SP_CACHED_CLASSES) {
+      while (w->nstack_cache[ci] < SP_STACK_CACHE / 2 &&
+             free_pop(c, &w->stack_cache[ci][w->nstack_cache[ci]]))
+        w->nstack_cache[ci]++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!ok) return NULL;
+  }
+  size_t usable = (size_t)16384 << ci;
+  char *lo = slot_base(slot) + GUARD_SIZE;
+  sp_task *t = (sp_task *)(lo + usable - CB_SIZE);
+#ifdef SP_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(lo, usable);
+#endif
+  memset(t, 0, sizeof *t);
+  t->stack_lo = lo;
+  t->stack_size = usable - CB_SIZE;
+  t->slab = slot.slab;
+  t->slot = slot.idx;
+  uint64_t *can = (uint64_t *)lo;
+  for (int i = 0; i < CANARY_WORDS; i++) can[i] = CANARY ^ (uint64_t)i;
+  return t;
+}
+
+void sp__stack_publish(sp_task *t) { atomic_store_explicit(&t->slab->live[t->slot], 1, memory_order_release); }
+
+void sp__stack_free(sp_runtime *rt, sp_worker *w, sp_task *t) {
+  struct sp_stack_pool *p = rt->stacks;
+  atomic_store_explicit(&t->slab->live[t->slot], 0, memory_order_relaxed);
+  int ci = class_of(t->stack_size + CB_SIZE);
+  sp_class *c = &p->cls[ci];
+  sp__slotref slot = {t->slab, t->slot};
+  if (w && w->rt == rt && ci < SP_CACHED_CLASSES) {
+    if (w->nstack_cache[ci] < SP_STACK_CACHE) {
+      w->stack_cache[ci][w->nstack_cache[ci]++] = slot;
+      return;
+    }
+    /* Full: hand half of the cache back to the shared list. */
+    pthread_mutex_lock(&c->lock);
+    while (w->nstack_cache[ci] > SP_STACK_CACHE / 2)
+      if (!free_push(c, w->stack_cache[ci][--w->nstack_cache[ci]])) break;
+    bool ok = free_push(c, slot);
+    pthread_mutex_unlock(&c->lock);
+    if (ok) return;
+  } else {
+    pthread_mutex_lock(&c->lock);
+    bool ok = free_push(c, slot);
+    pthread_mutex_unlock(&c->lock);
+    if (ok) return;
+  }
+  /* No memory even for the free list: give the pages back, leak the slot. */
+  madvise(t->stack_lo, t->stack_size + CB_SIZE, MADV_DONTNEED);
+}
+
+/* Releases the pages of free slots beyond the KEEP_HOT most recently used. */
+void sp__stacks_trim(sp_runtime *rt, sp_worker *w) {
+  (void)w;
+  struct sp_stack_pool *p = rt->stacks;
+  for (int ci = 0; ci < NCLASSES; ci++) {
+    sp_class *c = &p->cls[ci];
+    if (c->nfree <= c->clean + KEEP_HOT) continue; /* racy hint; rechecked below */
+    size_t usable = (size_t)16384 << ci;
+    pthread_mutex_lock(&c->lock);
+    size_t budget = TRIM_BATCH;
+    while (budget-- && c->nfree > c->clean + KEEP_HOT) {
+      char *base = slot_base(c->free[c->clean++]);
+      madvise(base + GUARD_SIZE, usable, MADV_DONTNEED);
+    }
+    pthread_mutex_unlock(&c->lock);
+  }
+}
+
+void sp__stacks_foreach(sp_runtime *rt, void (*fn)(sp_task *, void *), void *arg) {
+  struct sp_stack_pool *p = rt->stacks;
+  for (int ci = 0; ci < NCLASSES; ci++) {
+    sp_class *c = &p->cls[ci];
+    pthread_mutex_lock(&c->lock);
+    sp_slab *head = c->slabs;
+    pthread_mutex_unlock(&c->lock);
+    /* Slabs are never unmapped while the runtime lives, and new ones are
+     * only ever prepended, so the list from `head` on is stable. */
+    size_t usable = (size_t)16384 << ci;
+    for (sp_slab *s = head; s; s = s->next) {
+      uint32_t n = __atomic_load_n(&s->ncarved, __ATOMIC_ACQUIRE);
+      for (uint32_t i = 0; i < n; i++) {
+        if (!atomic_load_explicit(&s->live[i], memory_order_acquire)) continue;
+        char *lo = s->base + (size_t)i * s->slot_size + GUARD_SIZE;
+        fn((sp_task *)(lo + usable - CB_SIZE), arg);
+      }
+    }
+  }
+}
+
+bool sp__stack_canary_ok(const sp_task *t) {
+  const uint64_t *can = (const uint64_t *)t->stack_lo;
+  return can[0] == CANARY && can[CANARY_WORDS - 1] == (CANARY ^ (CANARY_WORDS - 1));
+}
+
+/* ------------------------------------------------- stack overflow report */
+
+static struct sigaction old_segv, old_bus;
+static int handlers_installed;
+
+/* Async-signal-safe formatting into a fixed buffer. */
+static size_t put_str(char *b, size_t at, size_t cap, const char *s) {
+  while (*s && at + 1 < cap) b[at++] = *s++;
+  return at;
+}
+static size_t put_num(char *b, size_t at, size_t cap, uint64_t v, int base) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v % (unsigned)base];
+    v /= (unsigned)base;
+  } while (v);
+  if (base == 16) at = put_str(b, at, cap, "0x");
+  while (n && at + 1 < cap) b[at++] = tmp[--n];
+  return at;
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *uctx) {
+  sp_worker *w = sp__cur_worker();
+  sp_task *t = w ? w->current : NULL;
+  uintptr_t a = (uintptr_t)si->si_addr, lo = t ? (uintptr_t)t->stack_lo : 0;
+  if (t && a < lo && a + GUARD_SIZE + 65536 >= lo) {
+    char m[512];
+    size_t k = 0;
+    k = put_str(m, k, sizeof m, "spindle: stack overflow in task \"");
+    k = put_str(m, k, sizeof m, t->name);
+    k = put_str(m, k, sizeof m, "\" (id ");
+    k = put_num(m, k, sizeof m, t->id, 10);
+    k = put_str(m, k, sizeof m, "): fault at ");
+    k = put_num(m, k, sizeof m, a, 16);
+    k = put_str(m, k, sizeof m, " below its ");
+    k = put_num(m, k, sizeof m, t->stack_size, 10);
+    k = put_str(m, k, sizeof m, "-byte stack at ");
+    k = put_num(m, k, sizeof m, lo, 16);
+    k = put_str(m, k, sizeof m, "; spawn it with a larger sp_spawn_opts.stack_size\n");
+    ssize_t r = write(2, m, k);
+    (void)r;
+    abort();
+  }
+  struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+  if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+    old->sa_sigaction(sig, si, uctx);
+  } else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
+    /* Restore the default and return: the fault recurs and kills us. */
+    signal(sig, SIG_DFL);
+  } else {
+    old->sa_handler(sig);
+  }
+}
+
+int sp__signals_install(void) {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&lock);
+  if (!handlers_installed) {
+    /* Writes to a closed socket must return EPIPE, not kill the process. */
+    struct sigaction ign, cur;
+    if (sigaction(SIGPIPE, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL) {
+      memset(&ign, 0, sizeof ign);
+      ign.sa_handler = SIG_IGN;
+      sigaction(SIGPIPE, &ign, NULL);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+    handlers_installed = 1;
+  }
+  pthread_mutex_unlock(&lock);
+  return 0;
+}
+
+static __thread void *altstack;
+static __thread size_t altstack_size;
+
+void sp__signals_thread_init(void) {
+  size_t sz = 256 * 1024;
+  void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;
+  stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) < 0) {
+    munmap(p, sz);
+    return;
+  }
+  altstack = p;
+  altstack_size = sz;
+}
+
+void sp__signals_thread_fini(void) {
+  if (!altstack) return;
+  stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+  sigaltstack(&ss, NULL);
+  munmap(altstack, altstack_size);
+  altstack = NULL;
+}
