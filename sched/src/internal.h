@@ -128,6 +128,10 @@ enum { SP_TS_RUNNABLE = 1, SP_TS_RUNNING, SP_TS_NOTIFIED, SP_TS_PARKED, SP_TS_DO
  * park, and a stale waker (timer of an old park) can never win.
  */
 enum { SP_WAKE_PENDING = 0, SP_WAKE_OK, SP_WAKE_TIMEOUT, SP_WAKE_CANCEL, SP_WAKE_SHUTDOWN };
+#define SP_WAKE_REASON(word) ((int)((word)&0xf))
+/* Set in a pending word: the park ignores cancellation (it stays pending
+ * and is delivered at the next interruptible park). */
+#define SP_WAIT_UNINTERRUPTIBLE 0x10u
 
 #define SP_TASK_NAME_MAX 32
 
@@ -327,6 +331,9 @@ struct sp_worker {
   void *tsan_fiber;
 #endif
   sp__stats stats;
+  /* Tasks spawned here minus tasks that exited here (owner-written; the sum
+   * over workers plus rt->live_foreign is the number of live tasks). */
+  _Atomic int64_t live;
 };
 
 /* ----------------------------------------------------------------- runtime */
@@ -350,7 +357,7 @@ struct sp_runtime {
 
   _Alignas(SP_CACHELINE) _Atomic int shutdown;  /* parks fail with SP_ESHUTDOWN */
   _Atomic int stopping;                          /* workers exit when idle */
-  _Atomic int64_t live_tasks;                    /* spawned and not yet exited */
+  _Atomic int64_t live_foreign;                  /* +spawned outside workers; see sp__live_tasks */
   _Atomic uint64_t next_id;
   pthread_mutex_t done_lock;
   pthread_cond_t done_cond;
@@ -374,7 +381,7 @@ sp_runtime *sp__cur_runtime(void);
 
 /* Starts a park for the calling task: returns its sequence number.  Must be
  * called before the task is published anywhere a waker can find it. */
-uint64_t sp__park_begin(sp_task *t);
+uint64_t sp__park_begin(sp_task *t, int flags);
 /* Parks until woken, an extra deadline (SP_NEVER for none) or the task's
  * deadline scope passes, or a cancel.  Returns the SP_WAKE_* reason. */
 #define SP_PARK_UNINTERRUPTIBLE 1 /* ignore cancel and deadline scope */
@@ -414,6 +421,7 @@ void sp__gq_push(sp_runtime *rt, sp_task *first, sp_task *last, uint32_t n);
 void sp__wake_idle_worker(sp_runtime *rt);
 void sp__task_finish_exit(sp_worker *w, sp_task *t);
 void sp__task_release(sp_task *t);
+int64_t sp__live_tasks(sp_runtime *rt);
 sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts,
                          sp_task_fn fn, void *arg, int *err);
 void sp__task_entry(void *prev, void *user);

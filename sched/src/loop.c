@@ -221,7 +221,7 @@ int sp_wait_fd(int fd, unsigned events, uint64_t timeout_ns) {
   if (!(events & (SP_READABLE | SP_WRITABLE)) || (events & ~(SP_READABLE | SP_WRITABLE)))
     return SP_EINVAL;
   sp_loop *l = &sp__cur_worker()->loop;
-  uint64_t seq = sp__park_begin(t);
+  uint64_t seq = sp__park_begin(t, 0);
 
   sp__spin_lock(&l->lock);
   int i = slot_alloc(l);

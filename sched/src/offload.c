@@ -87,7 +87,7 @@ int sp_offload(sp_task_fn fn, void *arg, void **result) {
   struct sp_offload_pool *p = t->rt->offload;
   sp_job j = {.fn = fn, .arg = arg};
   sp__waiter_init(&j.waiter);
-  j.waiter.seq = sp__park_begin(t);
+  j.waiter.seq = sp__park_begin(t, SP_PARK_UNINTERRUPTIBLE);
   pthread_mutex_lock(&p->lock);
   if (!p->nidle && p->nthreads < p->max &&
       pthread_create(&p->threads[p->nthreads], NULL, pool_main, p) == 0)

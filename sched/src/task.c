@@ -126,6 +126,13 @@ static void cancel_for_shutdown(sp_task *t, void *arg) {
   sp_cancel(t);
 }
 
+/* Exact once no worker runs a task: shutdown polls it until it reads 0. */
+int64_t sp__live_tasks(sp_runtime *rt) {
+  int64_t n = atomic_load(&rt->live_foreign);
+  for (unsigned i = 0; i < rt->nworkers; i++) n += atomic_load(&rt->workers[i]->live);
+  return n;
+}
+
 int sp_runtime_free(sp_runtime *rt) {
   if (!rt) return SP_EINVAL;
   if (sp__cur_worker()) return SP_EPERM;
@@ -133,14 +140,14 @@ int sp_runtime_free(sp_runtime *rt) {
   /* Cancel everything alive; parks fail from now on, so each task runs to
    * its end.  Rescan: a task spawned during the scan is caught next round. */
   pthread_mutex_lock(&rt->done_lock);
-  while (atomic_load(&rt->live_tasks) > 0) {
+  while (sp__live_tasks(rt) > 0) {
     pthread_mutex_unlock(&rt->done_lock);
     sp__stacks_foreach(rt, cancel_for_shutdown, NULL);
     pthread_mutex_lock(&rt->done_lock);
-    if (atomic_load(&rt->live_tasks) > 0) {
+    if (sp__live_tasks(rt) > 0) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 10000000;
+      ts.tv_nsec += 1000000;
       if (ts.tv_nsec >= 1000000000) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
@@ -205,13 +212,19 @@ sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts
   atomic_init(&t->wait, 0); /* park 0, pending: "not started yet" */
   t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
   const char *name = opts && opts->name ? opts->name : "task";
-  strncpy(t->name, name, SP_TASK_NAME_MAX - 1);
+  size_t nl = strnlen(name, SP_TASK_NAME_MAX - 1);
+  memcpy(t->name, name, nl);
+  t->name[nl] = '\0';
   t->sp = sp__ctx_make((char *)t, sp__task_entry, t);
 #ifdef SP_TSAN
   t->tsan_fiber = __tsan_create_fiber(0);
   __tsan_set_fiber_name(t->tsan_fiber, t->name);
 #endif
-  atomic_fetch_add_explicit(&rt->live_tasks, 1, memory_order_relaxed);
+  if (w)
+    atomic_store_explicit(&w->live, atomic_load_explicit(&w->live, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+  else
+    atomic_fetch_add(&rt->live_foreign, 1);
   sp__stack_publish(t);
   return t;
 }
@@ -253,28 +266,25 @@ int sp_runtime_spawn(sp_runtime *rt, sp_task **out, const sp_spawn_opts *opts, s
 /* ----------------------------------------------------------- exit and join */
 
 void sp__task_release(sp_task *t) {
-  if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+  /* The last reference needs no atomic RMW: nobody else can drop it. */
+  if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 ||
+      atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
     sp__stack_free(t->rt, sp__cur_worker(), t);
 }
 
 /* Runs on the next context's stack, after t switched away for good. */
 void sp__task_finish_exit(sp_worker *w, sp_task *t) {
-  (void)w;
-  sp_runtime *rt = t->rt;
 #ifdef SP_TSAN
   __tsan_destroy_fiber(t->tsan_fiber);
   t->tsan_fiber = NULL;
 #endif
   sp__spin_lock(&t->joinq.lock);
   t->done = true;
-  atomic_store(&t->state, SP_TS_DONE);
-  sp__waitq_wake_all(&t->joinq, 0);
+  atomic_store_explicit(&t->state, SP_TS_DONE, memory_order_release);
+  if (t->joinq.head) sp__waitq_wake_all(&t->joinq, 0);
   sp__spin_unlock(&t->joinq.lock);
-  if (atomic_fetch_sub(&rt->live_tasks, 1) == 1 && atomic_load(&rt->shutdown)) {
-    pthread_mutex_lock(&rt->done_lock);
-    pthread_cond_broadcast(&rt->done_cond);
-    pthread_mutex_unlock(&rt->done_lock);
-  }
+  atomic_store_explicit(&w->live, atomic_load_explicit(&w->live, memory_order_relaxed) - 1,
+                        memory_order_relaxed);
   sp__task_release(t);
 }
 
@@ -351,7 +361,11 @@ void sp_cancel(sp_task *t) {
    * either we see the pending park or the park sees the request. */
   atomic_store(&t->cancel_req, 1);
   uint64_t w = atomic_load(&t->wait);
-  if ((w & 0xff) == SP_WAKE_PENDING) sp__wake(t, w >> 8, SP_WAKE_CANCEL);
+  if (SP_WAKE_REASON(w) != SP_WAKE_PENDING) return;
+  if ((w >> 8) == 0)
+    sp__wake_claim(t, 0, SP_WAKE_CANCEL); /* not started: it is queued, and will see this */
+  else
+    sp__wake(t, w >> 8, SP_WAKE_CANCEL);
 }
 
 const char *sp_task_name(const sp_task *t) { return t ? t->name : ""; }

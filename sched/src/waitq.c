@@ -122,7 +122,7 @@ void sp__waitq_wake_all(sp__waitq *q, int status) {
 
 int sp__waitq_block(sp__waitq *q, int *lock, sp__waiter *w, int flags) {
   if (w->task)
-    w->seq = sp__park_begin(w->task);
+    w->seq = sp__park_begin(w->task, flags);
   else
     atomic_store(&w->word, SP_WAKE_PENDING);
   sp__waitq_push(q, w);

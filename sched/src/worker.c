@@ -191,7 +191,8 @@ static void push_local(sp_worker *w, sp_task *t, bool lifo) {
     if (!t) return;
   }
   push_ring(w, t);
-  notify_work(w->rt);
+  /* On a single worker the pusher is the only one who could run it. */
+  if (w->rt->nworkers > 1) notify_work(w->rt);
 }
 
 void sp__ready(sp_task *t, bool lifo) {
@@ -216,27 +217,33 @@ int sp__wake_to_err(int reason) {
   }
 }
 
-uint64_t sp__park_begin(sp_task *t) {
+uint64_t sp__park_begin(sp_task *t, int flags) {
   uint64_t seq = ++t->seq;
   /* seq_cst: pairs with sp_cancel's store of cancel_req then load of wait. */
-  atomic_store(&t->wait, seq << 8);
+  atomic_store(&t->wait, (seq << 8) | (flags & SP_PARK_UNINTERRUPTIBLE ? SP_WAIT_UNINTERRUPTIBLE : 0));
   return seq;
 }
 
 bool sp__wake_claim(sp_task *t, uint64_t seq, int reason) {
-  uint64_t expect = seq << 8;
-  return atomic_compare_exchange_strong(&t->wait, &expect, (seq << 8) | (uint64_t)reason);
+  uint64_t w = atomic_load_explicit(&t->wait, memory_order_relaxed);
+  for (;;) {
+    if ((w >> 8) != seq || SP_WAKE_REASON(w) != SP_WAKE_PENDING) return false;
+    if ((w & SP_WAIT_UNINTERRUPTIBLE) && (reason == SP_WAKE_CANCEL || reason == SP_WAKE_SHUTDOWN))
+      return false;
+    if (atomic_compare_exchange_weak(&t->wait, &w, (seq << 8) | (uint64_t)reason)) return true;
+  }
 }
 
 void sp__wake_commit(sp_task *t, bool lifo) {
-  SP_PROBE2(wake, t->id, sp_worker_id());
+  SP_PROBE2(wake, t->id, lifo);
   int s = atomic_load(&t->state);
   for (;;) {
     if (s == SP_TS_PARKED) {
-      if (atomic_compare_exchange_weak(&t->state, &s, SP_TS_RUNNABLE)) {
-        sp__ready(t, lifo);
-        return;
-      }
+      /* Only the claimant of this park may move a PARKED task, so a plain
+       * store is enough here. */
+      atomic_store_explicit(&t->state, SP_TS_RUNNABLE, memory_order_relaxed);
+      sp__ready(t, lifo);
+      return;
     } else if (s == SP_TS_RUNNING) {
       /* Still on its way out: whoever finishes its switch will queue it. */
       if (atomic_compare_exchange_weak(&t->state, &s, SP_TS_NOTIFIED)) return;
@@ -405,8 +412,9 @@ void sp__task_entry(void *prev, void *user) {
   san_finish_switch(NULL);
   sp__finish_switch(prev);
   t->started = true;
-  if ((atomic_load(&t->wait) & 0xff) == SP_WAKE_CANCEL && t->seq == 0)
-    t->cancelled_before_run = 1; /* cancelled while still queued: never runs */
+  /* Close park 0 ("not started"); losing means a cancel came first. */
+  if (!sp__wake_claim(t, 0, SP_WAKE_OK))
+    t->cancelled_before_run = 1;
   else
     t->result = t->fn(t->arg);
   switch_out(sp__cur_worker(), t, SP_WHY_EXIT);
@@ -443,7 +451,8 @@ int sp__park(sp_task *t, uint64_t deadline, int deadline_reason, int flags) {
   }
   switch_out(sp__cur_worker(), t, SP_WHY_PARK);
   if (t->timer.loop) sp__timer_disarm(&t->timer);
-  int reason = (int)(atomic_load(&t->wait) & 0xff);
+  int reason = SP_WAKE_REASON(atomic_load(&t->wait));
+  SP_ASSERT(reason != SP_WAKE_PENDING);
   if (reason == SP_WAKE_CANCEL) atomic_store(&t->cancel_req, 0);
   return reason;
 }
@@ -474,7 +483,7 @@ int sp_sleep_until(uint64_t deadline_ns) {
     }
     return 0;
   }
-  sp__park_begin(t);
+  sp__park_begin(t, 0);
   return sp__wake_to_err(sp__park(t, deadline_ns, SP_WAKE_OK, 0));
 }
 
