@@ -162,13 +162,22 @@ void sp__timer_disarm(sp__timer *t) {
   sp__spin_unlock(&l->lock);
 }
 
-/* The heap is mutated only under l->lock; a timer removed here is never
- * touched again by the loop, so its task may resume and reuse it. */
+/*
+ * The heap is mutated only under l->lock; a timer removed here is never
+ * touched again by the loop, so its task may resume and reuse it.
+ *
+ * Woken tasks go to the firing worker's ring.  A big batch would overflow it,
+ * and overflow moves the *oldest* tasks to the global queue, behind the
+ * newer ones: so the owner fires no more timers than its ring has room for.
+ * The rest stay due and fire, in order, once the ring has drained.
+ */
 int sp__loop_fire_timers(sp_loop *l, uint64_t now) {
   if (atomic_load_explicit(&l->next_deadline, memory_order_acquire) > now) return 0;
+  uint32_t budget = UINT32_MAX;
+  if (sp__cur_worker() == l->w) budget = SP_RUNQ_SIZE - 1 - sp__runq_len(&l->w->rq);
   int woken = 0;
   sp__spin_lock(&l->lock);
-  while (l->nheap && l->heap[0].deadline <= now) {
+  while (l->nheap && l->heap[0].deadline <= now && budget--) {
     sp__timer *t = l->heap[0].t;
     heap_remove_at(l, 0);
     if (sp__wake(t->task, t->seq, t->reason)) woken++;

@@ -317,7 +317,6 @@ void sp__stacks_trim(sp_runtime *rt, sp_worker *w) {
   struct sp_stack_pool *p = rt->stacks;
   for (int ci = 0; ci < NCLASSES; ci++) {
     sp_class *c = &p->cls[ci];
-    if (c->nfree <= c->clean + KEEP_HOT) continue; /* racy hint; rechecked below */
     size_t usable = (size_t)16384 << ci;
     pthread_mutex_lock(&c->lock);
     size_t budget = TRIM_BATCH;

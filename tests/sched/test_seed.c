@@ -1,0 +1,234 @@
+/* test_seed.c - the seed tutorial's programs (scaled down): order and timing. */
+#define _GNU_SOURCE
+#include "spt.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ------------------------------------------------ running the examples */
+
+typedef struct prog_result {
+  char out[1 << 16]; /* stdout, NUL-terminated */
+  size_t len;
+  int status;     /* waitpid status */
+  double wall_s;  /* wall time as seen from here */
+  int timed_out;
+} prog_result;
+
+/* Path of an example program in $SPINDLE_BIN_DIR; asserts it exists. */
+static void example_path(char *buf, size_t cap, const char *name) {
+  const char *dir = getenv("SPINDLE_BIN_DIR");
+  cr_assert_not_null(dir, "SPINDLE_BIN_DIR is not set (run the tests through ctest)");
+  snprintf(buf, cap, "%s/%s", dir, name);
+  cr_assert_eq(access(buf, X_OK), 0, "example program %s is missing or not executable", buf);
+}
+
+/* Runs argv (argv[0] a path) with stdout captured, for at most timeout_s. */
+static void run_prog(char *const argv[], prog_result *r, int timeout_s) {
+  memset(r, 0, sizeof *r);
+  int p[2];
+  cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+  uint64_t t0 = mono_ns();
+  pid_t pid = fork();
+  cr_assert_neq(pid, -1, "fork failed");
+  if (pid == 0) {
+    dup2(p[1], STDOUT_FILENO);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(p[1]);
+  uint64_t limit = t0 + SEC(timeout_s);
+  for (;;) {
+    uint64_t now = mono_ns();
+    if (now >= limit) {
+      r->timed_out = 1;
+      kill(pid, SIGKILL);
+      break;
+    }
+    struct pollfd pfd = {p[0], POLLIN, 0};
+    int n = poll(&pfd, 1, (int)((limit - now) / 1000000 + 1));
+    if (n < 0) continue;
+    if (n == 0) continue;
+    ssize_t k = read(p[0], r->out + r->len, sizeof r->out - 1 - r->len);
+    if (k <= 0) break;
+    r->len += (size_t)k;
+    if (r->len == sizeof r->out - 1) break;
+  }
+  close(p[0]);
+  waitpid(pid, &r->status, 0);
+  r->wall_s = (double)(mono_ns() - t0) / 1e9;
+  r->out[r->len] = '\0';
+  cr_assert(!r->timed_out, "%s timed out after %d s; output so far:\n%s", argv[0], timeout_s, r->out);
+  cr_assert(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0,
+            "%s did not exit 0 (status 0x%x); output:\n%s", argv[0], r->status, r->out);
+}
+
+/* Splits out into lines (in place); returns the count. */
+static int split_lines(char *out, char **lines, int max) {
+  int n = 0;
+  char *save = NULL;
+  for (char *l = strtok_r(out, "\n", &save); l && n < max; l = strtok_r(NULL, "\n", &save)) {
+    size_t k = strlen(l);
+    if (k && l[k - 1] == '\r') l[k - 1] = '\0';
+    lines[n++] = l;
+  }
+  return n;
+}
+
+/* For a line "... X s": returns X, or -1 if the line does not end that way. */
+static double seconds_at_end(const char *line) {
+  size_t k = strlen(line);
+  if (k < 3 || strcmp(line + k - 2, " s") != 0) return -1;
+  const char *end = line + k - 2; /* the space before 's' */
+  const char *start = end;
+  while (start > line && start[-1] != ' ') start--;
+  char num[64];
+  size_t len = (size_t)(end - start);
+  if (len == 0 || len >= sizeof num) return -1;
+  memcpy(num, start, len);
+  num[len] = '\0';
+  char *e = NULL;
+  double v = strtod(num, &e);
+  if (e == num || *e != '\0') return -1;
+  return v;
+}
+
+/* seed-sleep 0.2 prints its elapsed time (a line ending " s") of 0.2..0.5 s. */
+Test(seed, seed_sleep_program, .timeout = 60) {
+  char path[4096];
+  example_path(path, sizeof path, "seed-sleep");
+  char *argv[] = {path, "0.2", NULL};
+  static prog_result r;
+  run_prog(argv, &r, 30);
+  char *lines[64];
+  int n = split_lines(r.out, lines, 64);
+  double x = -1;
+  for (int i = 0; i < n; i++) {
+    double v = seconds_at_end(lines[i]);
+    if (v >= 0) x = v;
+  }
+  cr_assert(x >= 0, "no line ending in \"<seconds> s\" in the output");
+  cr_assert(x >= 0.2 - 1e-9, "seed-sleep 0.2 reported %.4f s (< 0.2)", x);
+  cr_assert(r.wall_s >= 0.2, "seed-sleep 0.2 exited after %.3f s", r.wall_s);
+  if (!sanitized()) cr_assert(x <= 0.5, "seed-sleep 0.2 reported %.4f s (> 0.5)", x);
+}
+
+/* seed-gather 0.05 prints the tutorial's lines in order and takes the max sleep, not the sum. */
+Test(seed, seed_gather_program, .timeout = 60) {
+  char path[4096];
+  example_path(path, sizeof path, "seed-gather");
+  char *argv[] = {path, "0.05", NULL};
+  static prog_result r;
+  run_prog(argv, &r, 30);
+  static char copy[sizeof r.out];
+  memcpy(copy, r.out, sizeof copy);
+  char *lines[64];
+  int n = split_lines(r.out, lines, 64);
+  const char *want[] = {
+      "coroutine 1 start",   "coroutine 1 paused, waiting 5 s", "coroutine 2 start",
+      "coroutine 2 paused, waiting 4 s", "coroutine 2 resumed", "coroutine 1 resumed",
+  };
+  cr_assert_eq(n, 7, "expected 7 lines, got %d:\n%s", n, copy);
+  for (int i = 0; i < 6; i++)
+    cr_assert_str_eq(lines[i], want[i], "line %d: got \"%s\", expected \"%s\"\nfull output:\n%s", i + 1,
+                     lines[i], want[i], copy);
+  cr_assert(strncmp(lines[6], "time taken: ", 12) == 0, "last line \"%s\"", lines[6]);
+  double x = seconds_at_end(lines[6]);
+  cr_assert(x >= 0, "cannot parse seconds in \"%s\"", lines[6]);
+  cr_assert(x >= 0.25 - 1e-9, "time taken %.4f s < 0.25 s (the longer sleep)", x);
+  if (!sanitized()) cr_assert(x < 0.45, "time taken %.4f s >= 0.45 s: sleeps ran one after the other?", x);
+}
+
+/* seed-many --tasks 10000 --seconds 0.2 finishes all sleepers in well under twice the sleep. */
+Test(seed, seed_many_program, .timeout = 120) {
+  char path[4096];
+  example_path(path, sizeof path, "seed-many");
+  int ntasks = sanitized() ? 1000 : 10000;
+  char nbuf[32];
+  snprintf(nbuf, sizeof nbuf, "%d", ntasks);
+  char *argv[] = {path, "--tasks", nbuf, "--seconds", "0.2", NULL};
+  static prog_result r;
+  run_prog(argv, &r, 90);
+  static char copy[sizeof r.out];
+  memcpy(copy, r.out, sizeof copy);
+  char *lines[256];
+  int n = split_lines(r.out, lines, 256);
+  int found = 0;
+  for (int i = 0; i < n; i++) {
+    int tasks = 0;
+    double s = 0, x = 0;
+    char tail[8] = "";
+    if (sscanf(lines[i], "%d tasks slept %lf s each: done in %lf %7s", &tasks, &s, &x, tail) == 4 &&
+        strcmp(tail, "s") == 0) {
+      found = 1;
+      cr_assert_eq(tasks, ntasks, "line \"%s\": %d tasks, expected %d", lines[i], tasks, ntasks);
+      cr_assert(s > 0.199 && s < 0.201, "line \"%s\": slept %g s, expected 0.2", lines[i], s);
+      cr_assert(x >= 0.2 - 1e-9, "line \"%s\": done in %.4f s < 0.2 s", lines[i], x);
+      if (!sanitized()) cr_assert(x < 0.5, "line \"%s\": done in %.4f s >= 0.5 s", lines[i], x);
+    }
+  }
+  cr_assert(found, "no \"N tasks slept S s each: done in X s\" line in:\n%s", copy);
+}
+
+/* --------------------------------------------------- in-process versions */
+
+static atomic_int finish_seq;
+static int finished_as[3];
+
+static void *sleeper(void *arg) {
+  intptr_t which = PINT(arg);
+  uint64_t ms = which == 1 ? 250 : 200; /* 5 s and 4 s at scale 0.05 */
+  CHECK_RC(sp_sleep(MS(ms)), 0);
+  finished_as[which] = atomic_fetch_add(&finish_seq, 1) + 1;
+  return IPTR(which * 10);
+}
+
+static void *main_two_sleepers(void *arg) {
+  (void)arg;
+  uint64_t t0 = sp_now_ns();
+  sp_task *ts[2] = {SPAWN(sleeper, 1), SPAWN(sleeper, 2)};
+  void *res[2] = {0, 0};
+  CHECK_RC(sp_gather(ts, 2, res), 0);
+  uint64_t el = sp_now_ns() - t0;
+  CHECK_EQ(PINT(res[0]), 10);
+  CHECK_EQ(PINT(res[1]), 20);
+  CHECKF(el >= MS(250), "gather of 250 ms and 200 ms sleepers took %.1f ms (< 250)", el / 1e6);
+  if (!sanitized())
+    CHECKF(el < MS(400), "gather of 250 ms and 200 ms sleepers took %.1f ms: sum, not max?", el / 1e6);
+  CHECK_EQ(finished_as[2], 1); /* the shorter sleeper finishes first */
+  CHECK_EQ(finished_as[1], 2);
+  return NULL;
+}
+
+/* Two gathered sleepers on ONE worker take the longer sleep, not the sum. */
+Test(seed, gather_two_sleepers_max_not_sum, .timeout = 30) { spt_run(1, main_two_sleepers, NULL); }
+
+static void *sleep_100ms(void *arg) {
+  (void)arg;
+  CHECK_RC(sp_sleep(MS(100)), 0);
+  return IPTR(1);
+}
+
+static void *main_many_sleepers(void *arg) {
+  size_t n = (size_t)PINT(arg);
+  sp_task **ts = calloc(n, sizeof *ts);
+  void **res = calloc(n, sizeof *res);
+  uint64_t t0 = sp_now_ns();
+  for (size_t i = 0; i < n; i++) ts[i] = SPAWN(sleep_100ms, 0);
+  CHECK_RC(sp_gather(ts, n, res), 0);
+  uint64_t el = sp_now_ns() - t0;
+  size_t ok = 0;
+  for (size_t i = 0; i < n; i++) ok += PINT(res[i]) == 1;
+  CHECK_EQ(ok, n);
+  CHECKF(el >= MS(100), "%zu sleepers of 100 ms done in %.1f ms (< 100)", n, el / 1e6);
+  if (!sanitized()) CHECKF(el < MS(400), "%zu sleepers of 100 ms took %.1f ms (>= 400)", n, el / 1e6);
+  return NULL;
+}
+
+/* 10,000 tasks sleeping 100 ms each all finish in < 400 ms. */
+Test(seed, ten_thousand_sleepers, .timeout = 60) {
+  spt_run(2, main_many_sleepers, IPTR(1000 * scale()));
+}

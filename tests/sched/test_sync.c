@@ -1,0 +1,269 @@
+/* test_sync.c - mutex, semaphore, wait group and event, on 4 workers. */
+#define _GNU_SOURCE
+#include "spt.h"
+
+/* ------------------------------------------------------------ mutex */
+
+static sp_mutex mu_static = SP_MUTEX_INIT;
+static sp_mutex mu_dynamic;
+static long counter_static, counter_dynamic; /* deliberately not atomic */
+static int mu_iters;
+
+static void *mutex_worker(void *arg) {
+  int dyn = (int)PINT(arg);
+  sp_mutex *m = dyn ? &mu_dynamic : &mu_static;
+  long *ctr = dyn ? &counter_dynamic : &counter_static;
+  for (int i = 0; i < mu_iters; i++) {
+    CHECK_RC(sp_mutex_lock(m), 0);
+    long v = *ctr;
+    if (i % 3 == 0) CHECK_RC(sp_yield(), 0); /* others run while we hold the lock */
+    if (i % 97 == 0) CHECK_RC(sp_sleep(US(50)), 0);
+    *ctr = v + 1;
+    sp_mutex_unlock(m);
+  }
+  return NULL;
+}
+
+static void *main_mutex(void *arg) {
+  (void)arg;
+  sp_mutex_init(&mu_dynamic);
+  enum { T = 16 };
+  sp_task *ts[2 * T];
+  for (int i = 0; i < 2 * T; i++) ts[i] = SPAWN(mutex_worker, i % 2);
+  CHECK_RC(sp_gather(ts, 2 * T, NULL), 0);
+  CHECK_EQ(counter_static, (long)T * mu_iters);
+  CHECK_EQ(counter_dynamic, (long)T * mu_iters);
+  return NULL;
+}
+
+/* 16 tasks x N increments of a plain counter, yielding inside the lock, lose nothing. */
+Test(sync, mutex_protects_counter, .timeout = 120) {
+  mu_iters = 200 * scale();
+  spt_run(4, main_mutex, NULL);
+}
+
+static sp_mutex tl_mu = SP_MUTEX_INIT;
+static void *try_from_other(void *arg) {
+  (void)arg;
+  int rc = sp_mutex_trylock(&tl_mu);
+  if (rc == 0) sp_mutex_unlock(&tl_mu);
+  return IPTR(rc);
+}
+static void *main_trylock(void *arg) {
+  (void)arg;
+  CHECK_RC(sp_mutex_trylock(&tl_mu), 0);
+  CHECK_RC(sp_mutex_trylock(&tl_mu), SP_EAGAIN);
+  sp_task *t = SPAWN(try_from_other, NULL);
+  CHECK_RC((int)PINT(spt_join(t)), SP_EAGAIN);
+  sp_mutex_unlock(&tl_mu);
+  t = SPAWN(try_from_other, NULL);
+  CHECK_RC((int)PINT(spt_join(t)), 0); /* free: the other task took and released it */
+  CHECK_RC(sp_mutex_trylock(&tl_mu), 0);
+  sp_mutex_unlock(&tl_mu);
+  return NULL;
+}
+
+/* sp_mutex_trylock succeeds on a free mutex and returns SP_EAGAIN on a held one. */
+Test(sync, mutex_trylock, .timeout = 30) { spt_run(4, main_trylock, NULL); }
+
+static sp_mutex fifo_mu = SP_MUTEX_INIT;
+static int fifo_order[10], fifo_n;
+static atomic_int fifo_parked;
+static void *fifo_locker(void *arg) {
+  atomic_fetch_add(&fifo_parked, 1);
+  CHECK_RC(sp_mutex_lock(&fifo_mu), 0);
+  fifo_order[fifo_n++] = (int)PINT(arg);
+  sp_mutex_unlock(&fifo_mu);
+  return NULL;
+}
+static void *main_mutex_fifo(void *arg) {
+  (void)arg;
+  CHECK_RC(sp_mutex_lock(&fifo_mu), 0);
+  sp_task *ts[10];
+  for (int i = 0; i < 10; i++) {
+    ts[i] = SPAWN(fifo_locker, i);
+    while (atomic_load(&fifo_parked) <= i) CHECK_RC(sp_sleep(US(100)), 0);
+    CHECK_RC(sp_sleep(MS(2)), 0); /* let it park in sp_mutex_lock */
+  }
+  sp_mutex_unlock(&fifo_mu);
+  CHECK_RC(sp_gather(ts, 10, NULL), 0);
+  CHECK_EQ(fifo_n, 10);
+  for (int i = 0; i < 10; i++) CHECKF(fifo_order[i] == i, "waiter %d got the lock in position %d", fifo_order[i], i);
+  return NULL;
+}
+
+/* Mutex waiters get the lock in FIFO order. */
+Test(sync, mutex_fifo_handoff, .timeout = 30) { spt_run(4, main_mutex_fifo, NULL); }
+
+/* -------------------------------------------------------- semaphore */
+
+enum { SEM_LIMIT = 3 };
+static sp_sem lim_sem = SP_SEM_INIT(SEM_LIMIT);
+static atomic_int inflight, max_inflight;
+static int sem_iters;
+
+static void *sem_worker(void *arg) {
+  (void)arg;
+  for (int i = 0; i < sem_iters; i++) {
+    CHECK_RC(sp_sem_acquire(&lim_sem), 0);
+    int now = atomic_fetch_add(&inflight, 1) + 1;
+    int m = atomic_load(&max_inflight);
+    while (now > m && !atomic_compare_exchange_weak(&max_inflight, &m, now)) {
+    }
+    for (int k = 0; k < 3; k++) CHECK_RC(sp_yield(), 0);
+    if (i % 5 == 0) CHECK_RC(sp_sleep(US(200)), 0);
+    atomic_fetch_sub(&inflight, 1);
+    sp_sem_release(&lim_sem);
+  }
+  return NULL;
+}
+
+static void *main_sem(void *arg) {
+  (void)arg;
+  enum { T = 32 };
+  sp_task *ts[T];
+  for (int i = 0; i < T; i++) ts[i] = SPAWN(sem_worker, NULL);
+  CHECK_RC(sp_gather(ts, T, NULL), 0);
+  CHECK_EQ(atomic_load(&max_inflight), SEM_LIMIT);
+  CHECK_EQ(sp_sem_value(&lim_sem), SEM_LIMIT);
+
+  sp_sem s;
+  sp_sem_init(&s, 1);
+  CHECK_EQ(sp_sem_value(&s), 1);
+  CHECK_RC(sp_sem_try_acquire(&s), 0);
+  CHECK_RC(sp_sem_try_acquire(&s), SP_EAGAIN);
+  CHECK_EQ(sp_sem_value(&s), 0);
+  sp_sem_release(&s);
+  sp_sem_release(&s);
+  CHECK_EQ(sp_sem_value(&s), 2);
+  return NULL;
+}
+
+/* A semaphore of 3 admits exactly 3 concurrent holders at most (and that many are reached). */
+Test(sync, semaphore_limits_concurrency, .timeout = 60) {
+  sem_iters = 20 * scale();
+  spt_run(4, main_sem, NULL);
+}
+
+/* ------------------------------------------------------- wait group */
+
+static sp_waitgroup wg = SP_WAITGROUP_INIT;
+static atomic_int wg_finished;
+static void *wg_worker(void *arg) {
+  unsigned seed = (unsigned)PINT(arg);
+  CHECK_RC(sp_sleep(US(rand_r(&seed) % 5000)), 0);
+  atomic_fetch_add(&wg_finished, 1);
+  sp_wg_done(&wg);
+  return NULL;
+}
+static void *main_wg(void *arg) {
+  (void)arg;
+  enum { N = 1000 };
+  CHECK_RC(sp_wg_wait(&wg), 0); /* zero count: returns at once */
+  sp_wg_add(&wg, N);
+  for (int i = 0; i < N; i++) CHECK_RC(sp_spawn(NULL, wg_worker, IPTR(i + 1)), 0);
+  CHECK_RC(sp_wg_wait(&wg), 0);
+  CHECK_EQ(atomic_load(&wg_finished), N);
+  CHECK_RC(sp_wg_wait(&wg), 0);
+  return NULL;
+}
+
+/* sp_wg_wait returns only after all 1000 tasks called sp_wg_done. */
+Test(sync, waitgroup_1000, .timeout = 60) { spt_run(4, main_wg, NULL); }
+
+/* ------------------------------------------------------------ event */
+
+static sp_event ev = SP_EVENT_INIT;
+static atomic_int ev_woken;
+static void *ev_waiter(void *arg) {
+  (void)arg;
+  CHECK_RC(sp_event_wait(&ev), 0);
+  atomic_fetch_add(&ev_woken, 1);
+  return NULL;
+}
+static void *main_event(void *arg) {
+  (void)arg;
+  enum { N = 100 };
+  CHECK_EQ(sp_event_is_set(&ev), 0);
+  sp_task *ts[N];
+  for (int i = 0; i < N; i++) ts[i] = SPAWN(ev_waiter, NULL);
+  CHECK_RC(sp_sleep(MS(20)), 0);
+  CHECK_EQ(atomic_load(&ev_woken), 0);
+  sp_event_set(&ev);
+  CHECK(sp_event_is_set(&ev) != 0);
+  CHECK_RC(sp_gather(ts, N, NULL), 0);
+  CHECK_EQ(atomic_load(&ev_woken), N);
+  /* while set, waits return at once */
+  CHECK_RC(sp_event_wait(&ev), 0);
+  sp_event_clear(&ev);
+  CHECK_EQ(sp_event_is_set(&ev), 0);
+  /* after clear, a wait blocks again */
+  sp_deadline d;
+  sp_deadline_push(&d, MS(10));
+  CHECK_RC(sp_event_wait(&ev), SP_ETIMEDOUT);
+  CHECK_EQ(sp_deadline_pop(&d), 1);
+  /* and a second set/wait cycle works */
+  sp_task *t = SPAWN(ev_waiter, NULL);
+  CHECK_RC(sp_sleep(MS(5)), 0);
+  sp_event_set(&ev);
+  spt_join(t);
+  CHECK_EQ(atomic_load(&ev_woken), N + 1);
+  return NULL;
+}
+
+/* sp_event_set wakes all 100 waiters; clear resets it; is_set reports the state. */
+Test(sync, event_wakes_all, .timeout = 30) { spt_run(4, main_event, NULL); }
+
+/* ------------------------------------------------- foreign threads */
+
+static sp_mutex fm = SP_MUTEX_INIT;
+static sp_event fev = SP_EVENT_INIT;
+static sp_sem fsem = SP_SEM_INIT(0);
+static sp_waitgroup fwg = SP_WAITGROUP_INIT;
+static atomic_int f_in_lock;
+static atomic_int f_step;
+
+static void *foreign_sync_thread(void *arg) {
+  (void)arg;
+  CHECK_RC(sp_event_wait(&fev), 0); /* blocks this plain thread until a task sets it */
+  atomic_store(&f_step, 1);
+  CHECK_RC(sp_mutex_lock(&fm), 0); /* the task holds it for ~20 ms */
+  atomic_store(&f_in_lock, 1);
+  sp_mutex_unlock(&fm);
+  CHECK_RC(sp_sem_acquire(&fsem), 0); /* a task releases one unit */
+  atomic_store(&f_step, 2);
+  CHECK_RC(sp_wg_wait(&fwg), 0);
+  atomic_store(&f_step, 3);
+  return NULL;
+}
+
+static void *main_foreign_sync(void *arg) {
+  (void)arg;
+  pthread_t th;
+  sp_wg_add(&fwg, 1);
+  CHECK_EQ(pthread_create(&th, NULL, foreign_sync_thread, NULL), 0);
+  CHECK_RC(sp_sleep(MS(10)), 0);
+  CHECK_EQ(atomic_load(&f_step), 0);
+  CHECK_RC(sp_mutex_lock(&fm), 0);
+  sp_event_set(&fev);
+  CHECK_RC(sp_sleep(MS(20)), 0);
+  CHECK_EQ(atomic_load(&f_in_lock), 0); /* still blocked on the mutex */
+  sp_mutex_unlock(&fm);
+  for (int i = 0; i < 2000 && atomic_load(&f_in_lock) == 0; i++) CHECK_RC(sp_sleep(MS(1)), 0);
+  CHECK_EQ(atomic_load(&f_in_lock), 1);
+  CHECK_RC(sp_sleep(MS(10)), 0);
+  CHECK_EQ(atomic_load(&f_step), 1); /* blocked in sp_sem_acquire */
+  sp_sem_release(&fsem);
+  for (int i = 0; i < 2000 && atomic_load(&f_step) < 2; i++) CHECK_RC(sp_sleep(MS(1)), 0);
+  CHECK_EQ(atomic_load(&f_step), 2);
+  CHECK_RC(sp_sleep(MS(10)), 0);
+  CHECK_EQ(atomic_load(&f_step), 2); /* blocked in sp_wg_wait */
+  sp_wg_done(&fwg);
+  for (int i = 0; i < 2000 && atomic_load(&f_step) < 3; i++) CHECK_RC(sp_sleep(MS(1)), 0);
+  CHECK_EQ(atomic_load(&f_step), 3);
+  pthread_join(th, NULL);
+  return NULL;
+}
+
+/* Event, mutex, semaphore and wait group block and wake a plain (foreign) thread correctly. */
+Test(sync, foreign_thread_blocks, .timeout = 60) { spt_run(4, main_foreign_sync, NULL); }

@@ -1,0 +1,3 @@
+module spindlebench
+
+go 1.19
