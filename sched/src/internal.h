@@ -149,6 +149,7 @@ struct sp_task {
   _Atomic int refs;         /* 1 for the runtime until exit, 1 for the handle */
   int cancelled_before_run; /* never started: join reports SP_ENOTASK */
   bool started;
+  bool canary;              /* its slot has no guard page: check the canary */
   uint64_t deadline;        /* innermost deadline scope, SP_NEVER if none */
   sp__timer timer;
   sp_task_fn fn;
