@@ -136,11 +136,14 @@ enum { SP_WAKE_PENDING = 0, SP_WAKE_OK, SP_WAKE_TIMEOUT, SP_WAKE_CANCEL, SP_WAKE
 #define SP_TASK_NAME_MAX 32
 
 /*
- * The task control block sits at the top of the task's own stack slot, so
- * a task that has run costs one stack page plus nothing else.
+ * Task control blocks live in a dense pool (tcb.c), a few per page.  A
+ * task's stack is attached only when it first runs, by the worker that runs
+ * it, and detached as soon as it exits: spawning touches no stack memory,
+ * the page faults of fresh stacks spread over the workers, and a finished
+ * task waiting to be joined holds no stack.
  */
 struct sp_task {
-  void *sp;                 /* saved stack pointer while switched out */
+  _Alignas(SP_CACHELINE) void *sp; /* saved stack pointer; NULL before the first run */
   int why;                  /* SP_WHY_*, written before switching out */
   _Atomic int state;        /* SP_TS_* */
   _Atomic uint64_t wait;    /* (seq << 8) | reason */
@@ -159,11 +162,14 @@ struct sp_task {
   sp_task *next;            /* link in the global queue */
   sp__waitq joinq;          /* joiners; `done` is guarded by joinq.lock */
   bool done;
-  /* stack slot */
-  struct sp_slab *slab;
+  /* stack slot, attached while the task runs or is parked */
+  size_t stack_req;         /* requested size */
+  struct sp_slab *slab;     /* NULL while no stack is attached */
   uint32_t slot;
   char *stack_lo;           /* lowest usable byte (canary sits here) */
-  size_t stack_size;        /* usable bytes below the control block */
+  size_t stack_size;        /* usable bytes */
+  int start_err;            /* no stack could be attached: join returns it */
+  _Atomic unsigned char live; /* visible to sp__tasks_foreach (tcb.c) */
   uint64_t id;
 #ifdef SP_ASAN
   void *asan_fake_stack;
@@ -267,14 +273,20 @@ typedef enum { SP_GUARD_MADVISE = 1, SP_GUARD_MPROTECT, SP_GUARD_CANARY } sp_gua
 struct sp_stack_pool;
 int sp__stacks_init(sp_runtime *rt);
 void sp__stacks_destroy(sp_runtime *rt);
-/* A slot with at least `size` usable bytes; returns the address of its task
- * control block (zeroed), or NULL. */
-sp_task *sp__stack_alloc(sp_runtime *rt, sp_worker *w, size_t size);
-void sp__stack_free(sp_runtime *rt, sp_worker *w, sp_task *t);
-/* Calls fn on every task control block currently allocated. */
-void sp__stacks_foreach(sp_runtime *rt, void (*fn)(sp_task *, void *), void *arg);
-/* Marks a fully initialised task visible to sp__stacks_foreach. */
-void sp__stack_publish(sp_task *t);
+/* Attaches a stack of at least t->stack_req bytes to t (sets the slab,
+ * slot, stack_lo, stack_size and canary fields).  False when out of memory. */
+bool sp__stack_attach(sp_runtime *rt, sp_worker *w, sp_task *t);
+void sp__stack_detach(sp_runtime *rt, sp_worker *w, sp_task *t);
+
+/* Task control blocks (tcb.c). */
+int sp__tcb_init(sp_runtime *rt);
+void sp__tcb_destroy(sp_runtime *rt);
+sp_task *sp__tcb_alloc(sp_runtime *rt, sp_worker *w);
+void sp__tcb_free(sp_runtime *rt, sp_worker *w, sp_task *t);
+/* Marks a fully initialised task visible to sp__tasks_foreach. */
+void sp__tcb_publish(sp_task *t);
+/* Calls fn on every published task; blocks live for the runtime's life. */
+void sp__tasks_foreach(sp_runtime *rt, void (*fn)(sp_task *, void *), void *arg);
 bool sp__stack_canary_ok(const sp_task *t);
 /* Returns memory of surplus free stacks to the kernel (from idle workers). */
 void sp__stacks_trim(sp_runtime *rt, sp_worker *w);
@@ -302,6 +314,7 @@ enum { SP_WS_RUNNING = 0, SP_WS_PARKED = 1 };
 
 #define SP_STACK_CACHE 32
 #define SP_CACHED_CLASSES 8
+#define SP_TCB_CACHE 64
 
 struct sp_worker {
   sp_runq rq;
@@ -315,12 +328,15 @@ struct sp_worker {
   sp_task *current;
   void *idle_sp;                  /* idle context's saved stack pointer */
   _Atomic uint32_t tick_pub;      /* tick, for the monitor */
+  _Atomic int in_task;            /* a task (not the idle context) is running */
   _Atomic int wstate;             /* SP_WS_* */
   bool woken_searching;           /* set by the waker under idle_lock */
   bool in_idle_list;              /* guarded by rt->idle_lock */
   sp_worker *idle_next, *idle_prev;
   sp__slotref stack_cache[SP_CACHED_CLASSES][SP_STACK_CACHE]; /* free slots per size class */
   unsigned nstack_cache[SP_CACHED_CLASSES];
+  sp_task *tcb_cache[SP_TCB_CACHE];
+  unsigned ntcb_cache;
   sp_loop loop;
   pthread_t thread;
   void *idle_stack_lo;
@@ -371,6 +387,7 @@ struct sp_runtime {
   bool mon_stop;
 
   struct sp_stack_pool *stacks;
+  struct sp_tcb_pool *tcbs;
   struct sp_offload_pool *offload;
 };
 

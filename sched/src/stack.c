@@ -2,10 +2,10 @@
  * stack.c - task stacks: pooled slabs with guard regions, and the stack
  * overflow report.
  *
- * A slab is one mmap of many equal slots; a slot is [guard][usable stack],
- * and the task control block lives at the top of the usable part.  Slots
- * are carved lazily and recycled through per-worker caches and a per-class
- * free list, so a spawn costs no system call once the pool is warm.
+ * A slab is one mmap of many equal slots; a slot is [guard][usable stack].
+ * Slots are carved lazily and recycled through per-worker caches and a
+ * per-class free list, so attaching a stack costs no system call once the
+ * pool is warm.
  *
  * Guards.  One mprotect'ed guard per stack splits the mapping into extra
  * VMAs, and vm.max_map_count (65530 by default) then caps a process at
@@ -42,7 +42,6 @@
 #define CANARY 0x5350494E444C45ull        /* "SPINDLE" */
 #define KEEP_HOT 256                      /* free slots per class kept resident */
 #define TRIM_BATCH 1024                   /* slots released per idle trim */
-#define CB_SIZE ((sizeof(sp_task) + SP_CACHELINE - 1) & ~(size_t)(SP_CACHELINE - 1))
 
 typedef struct sp_slab {
   struct sp_slab *next;
@@ -50,7 +49,6 @@ typedef struct sp_slab {
   size_t slot_size; /* guard + usable */
   uint32_t nslots, ncarved;
   unsigned char *mode;     /* sp_guard_mode per carved slot */
-  _Atomic unsigned char *live; /* slot holds a published task */
 } sp_slab;
 
 typedef struct {
@@ -128,7 +126,6 @@ void sp__stacks_destroy(sp_runtime *rt) {
       n = s->next;
       munmap(s->base, (size_t)s->nslots * s->slot_size);
       free(s->mode);
-      free((void *)s->live);
       free(s);
     }
     free(c->free);
@@ -153,13 +150,11 @@ static sp_slab *slab_new(int c) {
   sp_slab *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->mode = calloc(n, 1);
-  s->live = calloc(n, 1);
   s->base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (!s->mode || !s->live || s->base == MAP_FAILED) {
+  if (!s->mode || s->base == MAP_FAILED) {
     if (s->base != MAP_FAILED && s->base) munmap(s->base, n * slot);
     free(s->mode);
-    free((void *)s->live);
     free(s);
     return NULL;
   }
@@ -225,12 +220,10 @@ static bool free_pop(sp_class *c, sp__slotref *out) {
   return true;
 }
 
-/* The control block comes out of the requested size: a slot of `size`
- * bytes leaves size - CB_SIZE (a few hundred bytes less) for the stack. */
-sp_task *sp__stack_alloc(sp_runtime *rt, sp_worker *w, size_t size) {
+bool sp__stack_attach(sp_runtime *rt, sp_worker *w, sp_task *t) {
   struct sp_stack_pool *p = rt->stacks;
-  int ci = class_of(size);
-  if (ci >= NCLASSES) return NULL;
+  int ci = class_of(t->stack_req);
+  if (ci >= NCLASSES) return false;
   sp_class *c = &p->cls[ci];
   sp__slotref slot;
   if (w && ci < SP_CACHED_CLASSES && w->nstack_cache[ci]) {
@@ -245,36 +238,17 @@ sp_task *sp__stack_alloc(sp_runtime *rt, sp_worker *w, size_t size) {
         w->nstack_cache[ci]++;
     }
     pthread_mutex_unlock(&c->lock);
-    if (!ok) return NULL;
+    if (!ok) return false;
   }
   size_t usable = (size_t)16384 << ci;
   char *lo = slot_base(slot) + GUARD_SIZE;
-  sp_task *t = (sp_task *)(lo + usable - CB_SIZE);
 #ifdef SP_ASAN
   ASAN_UNPOISON_MEMORY_REGION(lo, usable);
 #endif
-  /* Only what sp__task_create does not set itself (a memset of the whole
-   * block costs more than the rest of a spawn). */
-  t->why = 0;
-  t->seq = 0;
-  atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
-  t->cancelled_before_run = 0;
-  t->started = false;
-  t->timer.loop = NULL;
-  t->result = NULL;
-  t->next = NULL;
-  t->joinq = (sp__waitq)SP__WAITQ_INIT;
-  t->done = false;
-#ifdef SP_ASAN
-  t->asan_fake_stack = NULL;
-#endif
-#ifdef SP_TSAN
-  t->tsan_fiber = NULL;
-#endif
-  t->stack_lo = lo;
-  t->stack_size = usable - CB_SIZE;
   t->slab = slot.slab;
   t->slot = slot.idx;
+  t->stack_lo = lo;
+  t->stack_size = usable;
   /* Only a slot without a guard page carries a canary: writing one would
    * touch the stack's lowest page, doubling what an idle task costs. */
   t->canary = slot.slab->mode[slot.idx] == SP_GUARD_CANARY;
@@ -282,17 +256,16 @@ sp_task *sp__stack_alloc(sp_runtime *rt, sp_worker *w, size_t size) {
     uint64_t *can = (uint64_t *)lo;
     for (int i = 0; i < CANARY_WORDS; i++) can[i] = CANARY ^ (uint64_t)i;
   }
-  return t;
+  return true;
 }
 
-void sp__stack_publish(sp_task *t) { atomic_store_explicit(&t->slab->live[t->slot], 1, memory_order_release); }
-
-void sp__stack_free(sp_runtime *rt, sp_worker *w, sp_task *t) {
+void sp__stack_detach(sp_runtime *rt, sp_worker *w, sp_task *t) {
   struct sp_stack_pool *p = rt->stacks;
-  atomic_store_explicit(&t->slab->live[t->slot], 0, memory_order_relaxed);
-  int ci = class_of(t->stack_size + CB_SIZE);
+  if (!t->slab) return;
+  int ci = class_of(t->stack_size);
   sp_class *c = &p->cls[ci];
   sp__slotref slot = {t->slab, t->slot};
+  t->slab = NULL;
   if (w && w->rt == rt && ci < SP_CACHED_CLASSES) {
     if (w->nstack_cache[ci] < SP_STACK_CACHE) {
       w->stack_cache[ci][w->nstack_cache[ci]++] = slot;
@@ -312,7 +285,7 @@ void sp__stack_free(sp_runtime *rt, sp_worker *w, sp_task *t) {
     if (ok) return;
   }
   /* No memory even for the free list: give the pages back, leak the slot. */
-  madvise(t->stack_lo, t->stack_size + CB_SIZE, MADV_DONTNEED);
+  madvise(t->stack_lo, t->stack_size, MADV_DONTNEED);
 }
 
 /* Releases the pages of free slots beyond the KEEP_HOT most recently used. */
@@ -329,27 +302,6 @@ void sp__stacks_trim(sp_runtime *rt, sp_worker *w) {
       madvise(base + GUARD_SIZE, usable, MADV_DONTNEED);
     }
     pthread_mutex_unlock(&c->lock);
-  }
-}
-
-void sp__stacks_foreach(sp_runtime *rt, void (*fn)(sp_task *, void *), void *arg) {
-  struct sp_stack_pool *p = rt->stacks;
-  for (int ci = 0; ci < NCLASSES; ci++) {
-    sp_class *c = &p->cls[ci];
-    pthread_mutex_lock(&c->lock);
-    sp_slab *head = c->slabs;
-    pthread_mutex_unlock(&c->lock);
-    /* Slabs are never unmapped while the runtime lives, and new ones are
-     * only ever prepended, so the list from `head` on is stable. */
-    size_t usable = (size_t)16384 << ci;
-    for (sp_slab *s = head; s; s = s->next) {
-      uint32_t n = __atomic_load_n(&s->ncarved, __ATOMIC_ACQUIRE);
-      for (uint32_t i = 0; i < n; i++) {
-        if (!atomic_load_explicit(&s->live[i], memory_order_acquire)) continue;
-        char *lo = s->base + (size_t)i * s->slot_size + GUARD_SIZE;
-        fn((sp_task *)(lo + usable - CB_SIZE), arg);
-      }
-    }
   }
 }
 

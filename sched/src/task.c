@@ -44,6 +44,7 @@ static void runtime_destroy(sp_runtime *rt) {
     free(rt->workers);
   }
   sp__stacks_destroy(rt);
+  sp__tcb_destroy(rt);
   pthread_mutex_destroy(&rt->gq_lock);
   pthread_mutex_destroy(&rt->idle_lock);
   pthread_mutex_destroy(&rt->done_lock);
@@ -82,6 +83,7 @@ int sp_runtime_new(const sp_runtime_opts *opts, sp_runtime **out) {
 
   int err = sp__signals_install();
   if (!err) err = sp__stacks_init(rt);
+  if (!err) err = sp__tcb_init(rt);
   if (err) goto fail;
   rt->workers = calloc(rt->nworkers, sizeof *rt->workers);
   if (!rt->workers) {
@@ -142,7 +144,7 @@ int sp_runtime_free(sp_runtime *rt) {
   pthread_mutex_lock(&rt->done_lock);
   while (sp__live_tasks(rt) > 0) {
     pthread_mutex_unlock(&rt->done_lock);
-    sp__stacks_foreach(rt, cancel_for_shutdown, NULL);
+    sp__tasks_foreach(rt, cancel_for_shutdown, NULL);
     pthread_mutex_lock(&rt->done_lock);
     if (sp__live_tasks(rt) > 0) {
       struct timespec ts;
@@ -197,25 +199,44 @@ sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts
     return NULL;
   }
   if (size < SP_STACK_SIZE_MIN) size = SP_STACK_SIZE_MIN;
-  sp_task *t = sp__stack_alloc(rt, w, size);
+  sp_task *t = sp__tcb_alloc(rt, w);
   if (!t) {
     *err = SP_ENOMEM;
     return NULL;
   }
-  /* sp__stack_alloc zeroed the control block and set the stack fields. */
-  t->fn = fn;
-  t->arg = arg;
-  t->rt = rt;
+  /* Blocks are recycled: set every field.  The stack comes at first run. */
+  t->sp = NULL;
+  t->why = 0;
+  atomic_store_explicit(&t->state, SP_TS_RUNNABLE, memory_order_relaxed);
+  atomic_store_explicit(&t->wait, 0, memory_order_relaxed); /* park 0 pending: not started */
+  t->seq = 0;
+  atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
+  t->cancelled_before_run = 0;
+  t->started = false;
+  t->canary = false;
   t->deadline = SP_NEVER;
   t->timer.idx = -1;
-  atomic_init(&t->state, SP_TS_RUNNABLE);
-  atomic_init(&t->wait, 0); /* park 0, pending: "not started yet" */
+  t->timer.loop = NULL;
+  t->fn = fn;
+  t->arg = arg;
+  t->result = NULL;
+  t->rt = rt;
+  t->next = NULL;
+  t->joinq = (sp__waitq)SP__WAITQ_INIT;
+  t->done = false;
+  t->stack_req = size;
+  t->slab = NULL;
+  t->stack_lo = NULL;
+  t->stack_size = 0;
+  t->start_err = 0;
+#ifdef SP_ASAN
+  t->asan_fake_stack = NULL;
+#endif
   t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
   const char *name = opts && opts->name ? opts->name : "task";
   size_t nl = strnlen(name, SP_TASK_NAME_MAX - 1);
   memcpy(t->name, name, nl);
   t->name[nl] = '\0';
-  t->sp = sp__ctx_make((char *)t, sp__task_entry, t);
 #ifdef SP_TSAN
   t->tsan_fiber = __tsan_create_fiber(0);
   __tsan_set_fiber_name(t->tsan_fiber, t->name);
@@ -225,7 +246,7 @@ sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts
                           memory_order_relaxed);
   else
     atomic_fetch_add(&rt->live_foreign, 1);
-  sp__stack_publish(t);
+  sp__tcb_publish(t);
   return t;
 }
 
@@ -269,11 +290,12 @@ void sp__task_release(sp_task *t) {
   /* The last reference needs no atomic RMW: nobody else can drop it. */
   if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 ||
       atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-    sp__stack_free(t->rt, sp__cur_worker(), t);
+    sp__tcb_free(t->rt, sp__cur_worker(), t);
 }
 
 /* Runs on the next context's stack, after t switched away for good. */
 void sp__task_finish_exit(sp_worker *w, sp_task *t) {
+  sp__stack_detach(t->rt, w, t); /* the stack is free as soon as the task ends */
 #ifdef SP_TSAN
   __tsan_destroy_fiber(t->tsan_fiber);
   t->tsan_fiber = NULL;
@@ -301,7 +323,7 @@ static int join_wait(sp_task *t, int flags) {
 
 static int join_finish(sp_task *t, void **result) {
   if (result) *result = t->result;
-  int rc = t->cancelled_before_run ? SP_ENOTASK : 0;
+  int rc = t->start_err ? t->start_err : t->cancelled_before_run ? SP_ENOTASK : 0;
   sp__task_release(t);
   return rc;
 }

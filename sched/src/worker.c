@@ -336,6 +336,21 @@ static sp_task *pick_local(sp_worker *w) {
 static void report_canary_overflow(sp_task *t);
 
 /*
+ * A task about to run for the first time gets its stack here, on the worker
+ * that runs it.  If none can be had the task ends at once and its join
+ * reports SP_ENOMEM; returns false then.
+ */
+static bool first_run_setup(sp_worker *w, sp_task *t) {
+  if (SP_UNLIKELY(!sp__stack_attach(w->rt, w, t))) {
+    t->start_err = SP_ENOMEM;
+    sp__task_finish_exit(w, t);
+    return false;
+  }
+  t->sp = sp__ctx_make(t->stack_lo + t->stack_size, sp__task_entry, t);
+  return true;
+}
+
+/*
  * The calling task leaves the CPU (park, yield or exit) and the worker runs
  * its successor, or its idle context.  Returns when the task is resumed,
  * possibly on another worker.  A yield with nothing else to run returns
@@ -343,6 +358,7 @@ static void report_canary_overflow(sp_task *t);
  */
 static void switch_out(sp_worker *w, sp_task *cur, int why) {
   sp_task *next = pick_local(w);
+  while (SP_UNLIKELY(next && !next->sp) && !first_run_setup(w, next)) next = pick_local(w);
   if (!next && why == SP_WHY_YIELD) {
     w->tick++;
     if (w->tick % LOOP_POLL_INTERVAL == 0) poll_own_loop(w);
@@ -367,6 +383,7 @@ static void switch_out(sp_worker *w, sp_task *cur, int why) {
 #endif
   } else {
     w->current = NULL;
+    atomic_store_explicit(&w->in_task, 0, memory_order_relaxed);
     to = w->idle_sp;
 #ifdef SP_TSAN
     san_start_switch(cur, fake, w->idle_stack_lo, w->idle_stack_size, w->tsan_fiber);
@@ -630,7 +647,9 @@ static sp_task *find_work(sp_worker *w) {
 }
 
 static void run_from_idle(sp_worker *w, sp_task *t) {
+  if (SP_UNLIKELY(!t->sp) && !first_run_setup(w, t)) return;
   run_prepare(w, t);
+  atomic_store_explicit(&w->in_task, 1, memory_order_relaxed);
 #ifdef SP_ASAN
   void **fake = &w->asan_fake_stack;
 #else
@@ -716,7 +735,8 @@ void sp__workers_stop(sp_runtime *rt) {
 
 /*
  * A worker that runs one task for a long time cannot serve its loop.  The
- * monitor notices (its tick has not moved for MONITOR_STUCK_NS) and serves
+ * monitor notices (a task is running and the worker's tick has not moved
+ * for MONITOR_STUCK_NS; a worker in its idle context serves itself) and serves
  * it: fires due timers, polls its fds, moves its lifo task to the global
  * queue and wakes idle workers to run what that woke.  It sleeps until the
  * earliest of those deadlines, or until kicked when every worker is idle.
@@ -766,7 +786,8 @@ static void *monitor_main(void *arg) {
     unsigned running = 0;
     for (unsigned i = 0; i < n; i++) {
       sp_worker *w = rt->workers[i];
-      if (atomic_load(&w->wstate) == SP_WS_PARKED) {
+      if (atomic_load(&w->wstate) == SP_WS_PARKED ||
+          !atomic_load_explicit(&w->in_task, memory_order_relaxed)) {
         since[i] = now;
         continue;
       }
@@ -804,13 +825,16 @@ static void *monitor_main(void *arg) {
 }
 
 void sp__monitor_kick(sp_runtime *rt) {
-  if (!atomic_load_explicit(&rt->mon_sleeping, memory_order_relaxed)) return;
+  if (rt->nworkers < 2 || !atomic_load_explicit(&rt->mon_sleeping, memory_order_relaxed)) return;
   pthread_mutex_lock(&rt->mon_lock);
   pthread_cond_signal(&rt->mon_cond);
   pthread_mutex_unlock(&rt->mon_lock);
 }
 
+/* With one worker there is nobody to hand a stuck worker's wakeups to:
+ * serving its loop would only reorder them, so no monitor runs then. */
 int sp__monitor_start(sp_runtime *rt) {
+  if (rt->nworkers < 2) return 0;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -821,6 +845,7 @@ int sp__monitor_start(sp_runtime *rt) {
 }
 
 void sp__monitor_stop(sp_runtime *rt) {
+  if (rt->nworkers < 2) return;
   pthread_mutex_lock(&rt->mon_lock);
   rt->mon_stop = true;
   pthread_cond_signal(&rt->mon_cond);

@@ -96,10 +96,16 @@ static double seconds_at_end(const char *line) {
   return v;
 }
 
-/* seed-sleep 0.2 prints its elapsed time (a line ending " s") of 0.2..0.5 s. */
-Test(seed, seed_sleep_program, .timeout = 60) {
-  char path[4096];
-  example_path(path, sizeof path, "seed-sleep");
+/*
+ * Upper timing bounds are checked as "best of ATTEMPTS runs": a loaded 2-core
+ * VM can stall any single run, but an implementation that serialises the
+ * sleeps (sum instead of max) misses the bound on every run.  Output format,
+ * order and lower bounds are asserted on every run.
+ */
+enum { ATTEMPTS = 3 };
+
+/* One run of seed-sleep 0.2; returns the reported seconds. */
+static double seed_sleep_once(char *path) {
   char *argv[] = {path, "0.2", NULL};
   static prog_result r;
   run_prog(argv, &r, 30);
@@ -113,13 +119,23 @@ Test(seed, seed_sleep_program, .timeout = 60) {
   cr_assert(x >= 0, "no line ending in \"<seconds> s\" in the output");
   cr_assert(x >= 0.2 - 1e-9, "seed-sleep 0.2 reported %.4f s (< 0.2)", x);
   cr_assert(r.wall_s >= 0.2, "seed-sleep 0.2 exited after %.3f s", r.wall_s);
-  if (!sanitized()) cr_assert(x <= 0.5, "seed-sleep 0.2 reported %.4f s (> 0.5)", x);
+  return x;
 }
 
-/* seed-gather 0.05 prints the tutorial's lines in order and takes the max sleep, not the sum. */
-Test(seed, seed_gather_program, .timeout = 60) {
+/* seed-sleep 0.2 prints its elapsed time (a line ending " s") of 0.2..0.5 s. */
+Test(seed, seed_sleep_program, .timeout = 90) {
   char path[4096];
-  example_path(path, sizeof path, "seed-gather");
+  example_path(path, sizeof path, "seed-sleep");
+  double best = 1e9;
+  for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best > 0.5; a++) {
+    double x = seed_sleep_once(path);
+    if (x < best) best = x;
+  }
+  if (!sanitized()) cr_assert(best <= 0.5, "seed-sleep 0.2 reported %.4f s (> 0.5) at best of %d runs", best, ATTEMPTS);
+}
+
+/* One run of seed-gather 0.05: checks the lines and their order; returns X of "time taken: X s". */
+static double seed_gather_once(char *path) {
   char *argv[] = {path, "0.05", NULL};
   static prog_result r;
   run_prog(argv, &r, 30);
@@ -139,14 +155,25 @@ Test(seed, seed_gather_program, .timeout = 60) {
   double x = seconds_at_end(lines[6]);
   cr_assert(x >= 0, "cannot parse seconds in \"%s\"", lines[6]);
   cr_assert(x >= 0.25 - 1e-9, "time taken %.4f s < 0.25 s (the longer sleep)", x);
-  if (!sanitized()) cr_assert(x < 0.45, "time taken %.4f s >= 0.45 s: sleeps ran one after the other?", x);
+  return x;
 }
 
-/* seed-many --tasks 10000 --seconds 0.2 finishes all sleepers in well under twice the sleep. */
-Test(seed, seed_many_program, .timeout = 120) {
+/* seed-gather 0.05 prints the tutorial's lines in order and takes the max sleep, not the sum. */
+Test(seed, seed_gather_program, .timeout = 90) {
   char path[4096];
-  example_path(path, sizeof path, "seed-many");
-  int ntasks = sanitized() ? 1000 : 10000;
+  example_path(path, sizeof path, "seed-gather");
+  double best = 1e9;
+  for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best >= 0.45; a++) {
+    double x = seed_gather_once(path);
+    if (x < best) best = x;
+  }
+  if (!sanitized())
+    cr_assert(best < 0.45, "time taken %.4f s >= 0.45 s at best of %d runs: sleeps ran one after the other?", best,
+              ATTEMPTS);
+}
+
+/* One run of seed-many; returns X of "N tasks slept S s each: done in X s". */
+static double seed_many_once(char *path, int ntasks) {
   char nbuf[32];
   snprintf(nbuf, sizeof nbuf, "%d", ntasks);
   char *argv[] = {path, "--tasks", nbuf, "--seconds", "0.2", NULL};
@@ -156,21 +183,34 @@ Test(seed, seed_many_program, .timeout = 120) {
   memcpy(copy, r.out, sizeof copy);
   char *lines[256];
   int n = split_lines(r.out, lines, 256);
-  int found = 0;
+  double found = -1;
   for (int i = 0; i < n; i++) {
     int tasks = 0;
     double s = 0, x = 0;
     char tail[8] = "";
     if (sscanf(lines[i], "%d tasks slept %lf s each: done in %lf %7s", &tasks, &s, &x, tail) == 4 &&
         strcmp(tail, "s") == 0) {
-      found = 1;
       cr_assert_eq(tasks, ntasks, "line \"%s\": %d tasks, expected %d", lines[i], tasks, ntasks);
       cr_assert(s > 0.199 && s < 0.201, "line \"%s\": slept %g s, expected 0.2", lines[i], s);
       cr_assert(x >= 0.2 - 1e-9, "line \"%s\": done in %.4f s < 0.2 s", lines[i], x);
-      if (!sanitized()) cr_assert(x < 0.5, "line \"%s\": done in %.4f s >= 0.5 s", lines[i], x);
+      found = x;
     }
   }
-  cr_assert(found, "no \"N tasks slept S s each: done in X s\" line in:\n%s", copy);
+  cr_assert(found >= 0, "no \"N tasks slept S s each: done in X s\" line in:\n%s", copy);
+  return found;
+}
+
+/* seed-many --tasks 10000 --seconds 0.2 finishes all sleepers in < 0.5 s. */
+Test(seed, seed_many_program, .timeout = 240) {
+  char path[4096];
+  example_path(path, sizeof path, "seed-many");
+  int ntasks = sanitized() ? 1000 : 10000;
+  double best = 1e9;
+  for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best >= 0.5; a++) {
+    double x = seed_many_once(path, ntasks);
+    if (x < best) best = x;
+  }
+  if (!sanitized()) cr_assert(best < 0.5, "%d tasks of 0.2 s done in %.4f s (>= 0.5 s) at best of %d runs", ntasks, best, ATTEMPTS);
 }
 
 /* --------------------------------------------------- in-process versions */
@@ -188,6 +228,7 @@ static void *sleeper(void *arg) {
 
 static void *main_two_sleepers(void *arg) {
   (void)arg;
+  atomic_store(&finish_seq, 0);
   uint64_t t0 = sp_now_ns();
   sp_task *ts[2] = {SPAWN(sleeper, 1), SPAWN(sleeper, 2)};
   void *res[2] = {0, 0};
@@ -196,15 +237,22 @@ static void *main_two_sleepers(void *arg) {
   CHECK_EQ(PINT(res[0]), 10);
   CHECK_EQ(PINT(res[1]), 20);
   CHECKF(el >= MS(250), "gather of 250 ms and 200 ms sleepers took %.1f ms (< 250)", el / 1e6);
-  if (!sanitized())
-    CHECKF(el < MS(400), "gather of 250 ms and 200 ms sleepers took %.1f ms: sum, not max?", el / 1e6);
   CHECK_EQ(finished_as[2], 1); /* the shorter sleeper finishes first */
   CHECK_EQ(finished_as[1], 2);
-  return NULL;
+  return IPTR(el);
 }
 
-/* Two gathered sleepers on ONE worker take the longer sleep, not the sum. */
-Test(seed, gather_two_sleepers_max_not_sum, .timeout = 30) { spt_run(1, main_two_sleepers, NULL); }
+/* Two gathered sleepers (250 ms, 200 ms) on ONE worker take the longer sleep, not the sum. */
+Test(seed, gather_two_sleepers_max_not_sum, .timeout = 60) {
+  uint64_t best = UINT64_MAX;
+  for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best >= MS(400); a++) {
+    uint64_t el = (uint64_t)PINT(spt_run(1, main_two_sleepers, NULL));
+    if (el < best) best = el;
+  }
+  if (!sanitized())
+    cr_assert(best < MS(400), "gather of 250 ms and 200 ms sleepers took %.1f ms at best of %d runs: sum, not max?",
+              best / 1e6, ATTEMPTS);
+}
 
 static void *sleep_100ms(void *arg) {
   (void)arg;
@@ -224,11 +272,20 @@ static void *main_many_sleepers(void *arg) {
   for (size_t i = 0; i < n; i++) ok += PINT(res[i]) == 1;
   CHECK_EQ(ok, n);
   CHECKF(el >= MS(100), "%zu sleepers of 100 ms done in %.1f ms (< 100)", n, el / 1e6);
-  if (!sanitized()) CHECKF(el < MS(400), "%zu sleepers of 100 ms took %.1f ms (>= 400)", n, el / 1e6);
-  return NULL;
+  free(ts);
+  free(res);
+  return IPTR(el);
 }
 
 /* 10,000 tasks sleeping 100 ms each all finish in < 400 ms. */
-Test(seed, ten_thousand_sleepers, .timeout = 60) {
-  spt_run(2, main_many_sleepers, IPTR(1000 * scale()));
+Test(seed, ten_thousand_sleepers, .timeout = 120) {
+  int n = 1000 * scale();
+  uint64_t best = UINT64_MAX;
+  for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best >= MS(400); a++) {
+    uint64_t el = (uint64_t)PINT(spt_run(2, main_many_sleepers, IPTR(n)));
+    if (el < best) best = el;
+  }
+  if (!sanitized())
+    cr_assert(best < MS(400), "%d sleepers of 100 ms took %.1f ms (>= 400) at best of %d runs", n, best / 1e6,
+              ATTEMPTS);
 }
