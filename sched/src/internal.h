@@ -159,7 +159,7 @@ struct sp_task {
   void *arg;
   void *result;
   sp_runtime *rt;
-  sp_task *next;            /* link in the global queue */
+  sp_task *next;            /* link in the control-block free list */
   sp__waitq joinq;          /* joiners; `done` is guarded by joinq.lock */
   bool done;
   /* stack slot, attached while the task runs or is parked */
@@ -214,8 +214,8 @@ uint32_t sp__runq_len(sp_runq *q);
 /* Moves half of the victim's tasks into `into` (which must be empty) and
  * returns one of them to run, or NULL. */
 sp_task *sp__runq_steal(sp_runq *victim, sp_runq *into, uint32_t *nstolen);
-/* Owner only: removes up to n tasks into a linked list (for overflow). */
-uint32_t sp__runq_grab(sp_runq *q, sp_task **first, sp_task **last, uint32_t n);
+/* Owner only: removes up to n tasks into out[] (for overflow). */
+uint32_t sp__runq_grab(sp_runq *q, sp_task **out, uint32_t n);
 
 /* ------------------------------------------------------------- poll loop */
 
@@ -361,9 +361,12 @@ struct sp_runtime {
   size_t default_stack;
   int print_stats;
 
-  /* Global queue: tasks from outside, overflow of local queues. */
+  /* Global queue: tasks from outside, overflow of local queues.  A ring of
+   * pointers, not a list through the tasks: a task may have a stale entry
+   * here while it is queued again elsewhere (see "Claims" in worker.c). */
   _Alignas(SP_CACHELINE) pthread_mutex_t gq_lock;
-  sp_task *gq_head, *gq_tail;
+  sp_task **gq_buf;
+  uint32_t gq_cap, gq_head; /* gq_len entries from gq_head, modulo gq_cap */
   _Atomic uint32_t gq_len;
 
   /* Idle workers and searching ("spinning") workers, Go's protocol. */
@@ -404,6 +407,9 @@ uint64_t sp__park_begin(sp_task *t, int flags);
  * deadline scope passes, or a cancel.  Returns the SP_WAKE_* reason. */
 #define SP_PARK_UNINTERRUPTIBLE 1 /* ignore cancel and deadline scope */
 int sp__park(sp_task *t, uint64_t deadline, int deadline_reason, int flags);
+/* sp__park that first tries to run `help` (if it is runnable) in its place:
+ * a joiner runs the task it waits for. */
+int sp__park_helping(sp_task *t, sp_task *help, int flags);
 /* Tries to wake t's park `seq` with `reason`.  True if this call won. */
 bool sp__wake(sp_task *t, uint64_t seq, int reason);
 /* The two halves of sp__wake: claim the wakeup (after which the task cannot
@@ -435,7 +441,13 @@ void sp__waitq_wake_all(sp__waitq *q, int status);
  * SP_WAKE_* reason; on anything but OK the waiter is off the queue. */
 int sp__waitq_block(sp__waitq *q, int *lock, sp__waiter *w, int flags);
 
-void sp__gq_push(sp_runtime *rt, sp_task *first, sp_task *last, uint32_t n);
+void sp__gq_push(sp_runtime *rt, sp_task *const *tasks, uint32_t n);
+/* Claims a queued (RUNNABLE) task for running: false if a stale entry. */
+static inline bool sp__claim(sp_task *t) {
+  int s = SP_TS_RUNNABLE;
+  return atomic_compare_exchange_strong_explicit(&t->state, &s, SP_TS_RUNNING, memory_order_acquire,
+                                                 memory_order_relaxed);
+}
 void sp__wake_idle_worker(sp_runtime *rt);
 void sp__task_finish_exit(sp_worker *w, sp_task *t);
 void sp__task_release(sp_task *t);

@@ -85,23 +85,17 @@ sp_task *sp__runq_steal(sp_runq *victim, sp_runq *into, uint32_t *nstolen) {
   }
 }
 
-uint32_t sp__runq_grab(sp_runq *q, sp_task **first, sp_task **last, uint32_t n) {
+uint32_t sp__runq_grab(sp_runq *q, sp_task **out, uint32_t n) {
   uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
   for (;;) {
     uint32_t tl = atomic_load_explicit(&q->tail, memory_order_relaxed);
     uint32_t avail = tl - h;
     uint32_t k = avail < n ? avail : n;
     if (k == 0) return 0;
-    sp_task *batch[SP_RUNQ_SIZE];
     for (uint32_t i = 0; i < k; i++)
-      batch[i] = atomic_load_explicit(&q->buf[(h + i) & SP_RUNQ_MASK], memory_order_relaxed);
-    if (!atomic_compare_exchange_weak_explicit(&q->head, &h, h + k, memory_order_acq_rel,
-                                               memory_order_acquire))
-      continue;
-    for (uint32_t i = 0; i + 1 < k; i++) batch[i]->next = batch[i + 1];
-    batch[k - 1]->next = NULL;
-    *first = batch[0];
-    *last = batch[k - 1];
-    return k;
+      out[i] = atomic_load_explicit(&q->buf[(h + i) & SP_RUNQ_MASK], memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + k, memory_order_acq_rel,
+                                              memory_order_acquire))
+      return k;
   }
 }

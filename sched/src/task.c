@@ -45,6 +45,7 @@ static void runtime_destroy(sp_runtime *rt) {
   }
   sp__stacks_destroy(rt);
   sp__tcb_destroy(rt);
+  free(rt->gq_buf);
   pthread_mutex_destroy(&rt->gq_lock);
   pthread_mutex_destroy(&rt->idle_lock);
   pthread_mutex_destroy(&rt->done_lock);
@@ -207,7 +208,9 @@ sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts
   /* Blocks are recycled: set every field.  The stack comes at first run. */
   t->sp = NULL;
   t->why = 0;
-  atomic_store_explicit(&t->state, SP_TS_RUNNABLE, memory_order_relaxed);
+  /* Not RUNNABLE until spawn_on has finished it: a stale queue entry
+   * could otherwise claim a half-made task. */
+  atomic_store_explicit(&t->state, SP_TS_DONE, memory_order_relaxed);
   atomic_store_explicit(&t->wait, 0, memory_order_relaxed); /* park 0 pending: not started */
   t->seq = 0;
   atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
@@ -258,7 +261,8 @@ static int spawn_on(sp_runtime *rt, sp_worker *w, sp_task **out, const sp_spawn_
   int err = 0;
   sp_task *t = sp__task_create(rt, w, opts, fn, arg, &err);
   if (!t) return err;
-  atomic_init(&t->refs, out ? 2 : 1);
+  atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
+  atomic_store_explicit(&t->state, SP_TS_RUNNABLE, memory_order_release);
   if (out) *out = t;
   SP_PROBE2(spawn, t->id, w ? (long)w->id : -1L);
   if (w) SP_STAT_ADD(w, ST_SPAWNS, 1);
@@ -310,6 +314,7 @@ void sp__task_finish_exit(sp_worker *w, sp_task *t) {
   sp__task_release(t);
 }
 
+/* A joining task runs t itself if t is still waiting in a queue. */
 static int join_wait(sp_task *t, int flags) {
   sp__waiter w;
   sp__waiter_init(&w);
@@ -318,7 +323,17 @@ static int join_wait(sp_task *t, int flags) {
     sp__spin_unlock(&t->joinq.lock);
     return SP_WAKE_OK;
   }
-  return sp__waitq_block(&t->joinq, &t->joinq.lock, &w, flags);
+  if (!w.task) return sp__waitq_block(&t->joinq, &t->joinq.lock, &w, flags);
+  w.seq = sp__park_begin(w.task, flags);
+  sp__waitq_push(&t->joinq, &w);
+  sp__spin_unlock(&t->joinq.lock);
+  int reason = sp__park_helping(w.task, t, flags);
+  if (reason != SP_WAKE_OK) {
+    sp__spin_lock(&t->joinq.lock);
+    sp__waitq_remove(&t->joinq, &w);
+    sp__spin_unlock(&t->joinq.lock);
+  }
+  return reason;
 }
 
 static int join_finish(sp_task *t, void **result) {

@@ -90,16 +90,22 @@ static inline uint32_t rng_next(sp_worker *w) {
 
 /* ----------------------------------------------------------- global queue */
 
-void sp__gq_push(sp_runtime *rt, sp_task *first, sp_task *last, uint32_t n) {
-  last->next = NULL;
+void sp__gq_push(sp_runtime *rt, sp_task *const *tasks, uint32_t n) {
   pthread_mutex_lock(&rt->gq_lock);
-  if (rt->gq_tail)
-    rt->gq_tail->next = first;
-  else
-    rt->gq_head = first;
-  rt->gq_tail = last;
-  atomic_store_explicit(&rt->gq_len, atomic_load_explicit(&rt->gq_len, memory_order_relaxed) + n,
-                        memory_order_relaxed);
+  uint32_t len = atomic_load_explicit(&rt->gq_len, memory_order_relaxed);
+  if (len + n > rt->gq_cap) {
+    uint32_t cap = rt->gq_cap ? rt->gq_cap : 1024;
+    while (cap < len + n) cap *= 2;
+    sp_task **b = malloc(cap * sizeof *b);
+    if (!b) sp__panic(__FILE__, __LINE__, "out of memory growing the global run queue");
+    for (uint32_t i = 0; i < len; i++) b[i] = rt->gq_buf[(rt->gq_head + i) % rt->gq_cap];
+    free(rt->gq_buf);
+    rt->gq_buf = b;
+    rt->gq_cap = cap;
+    rt->gq_head = 0;
+  }
+  for (uint32_t i = 0; i < n; i++) rt->gq_buf[(rt->gq_head + len + i) % rt->gq_cap] = tasks[i];
+  atomic_store_explicit(&rt->gq_len, len + n, memory_order_relaxed);
   pthread_mutex_unlock(&rt->gq_lock);
 }
 
@@ -117,14 +123,13 @@ static sp_task *gq_take(sp_worker *w) {
   if (n > len) n = len;
   sp_task *run = NULL;
   for (uint32_t i = 0; i < n; i++) {
-    sp_task *t = rt->gq_head;
-    rt->gq_head = t->next;
+    sp_task *t = rt->gq_buf[rt->gq_head];
+    rt->gq_head = (rt->gq_head + 1) % rt->gq_cap;
     if (!run)
       run = t;
     else if (!sp__runq_push(&w->rq, t))
       SP_ASSERT(!"room on the ring was reserved");
   }
-  if (!rt->gq_head) rt->gq_tail = NULL;
   atomic_store_explicit(&rt->gq_len, len - n, memory_order_relaxed);
   pthread_mutex_unlock(&rt->gq_lock);
   if (run) SP_STAT_ADD(w, ST_GLOBAL_POLLS, 1);
@@ -171,15 +176,10 @@ void sp__wake_idle_worker(sp_runtime *rt) {
 static void push_ring(sp_worker *w, sp_task *t) {
   if (SP_LIKELY(sp__runq_push(&w->rq, t))) return;
   /* Full: move half of the ring plus t to the global queue, in one lock. */
-  sp_task *first, *last;
-  uint32_t n = sp__runq_grab(&w->rq, &first, &last, SP_RUNQ_SIZE / 2);
-  if (n) {
-    last->next = t;
-    last = t;
-  } else {
-    first = last = t;
-  }
-  sp__gq_push(w->rt, first, last, n + 1);
+  sp_task *batch[SP_RUNQ_SIZE / 2 + 1];
+  uint32_t n = sp__runq_grab(&w->rq, batch, SP_RUNQ_SIZE / 2);
+  batch[n++] = t;
+  sp__gq_push(w->rt, batch, n);
   SP_STAT_ADD(w, ST_OVERFLOWS, 1);
 }
 
@@ -200,7 +200,7 @@ void sp__ready(sp_task *t, bool lifo) {
   if (w && w->rt == t->rt) {
     push_local(w, t, lifo);
   } else {
-    sp__gq_push(t->rt, t, t, 1);
+    sp__gq_push(t->rt, &t, 1);
     notify_work(t->rt);
   }
 }
@@ -241,7 +241,7 @@ void sp__wake_commit(sp_task *t, bool lifo) {
     if (s == SP_TS_PARKED) {
       /* Only the claimant of this park may move a PARKED task, so a plain
        * store is enough here. */
-      atomic_store_explicit(&t->state, SP_TS_RUNNABLE, memory_order_relaxed);
+      atomic_store_explicit(&t->state, SP_TS_RUNNABLE, memory_order_release);
       sp__ready(t, lifo);
       return;
     } else if (s == SP_TS_RUNNING) {
@@ -286,9 +286,9 @@ static inline void san_finish_switch(void *fake_save) {
 #endif
 }
 
+/* t was claimed (sp__claim): it is RUNNING and ours to run. */
 static inline void run_prepare(sp_worker *w, sp_task *t) {
   w->current = t;
-  atomic_store_explicit(&t->state, SP_TS_RUNNING, memory_order_relaxed);
   w->tick++;
   atomic_store_explicit(&w->tick_pub, w->tick, memory_order_relaxed);
   SP_STAT_ADD(w, ST_TASKS_RUN, 1);
@@ -306,8 +306,8 @@ static void poll_own_loop(sp_worker *w) {
   atomic_store(&l->owner, 0);
 }
 
-/* Next task from this worker's own queues, or NULL. */
-static sp_task *pick_local(sp_worker *w) {
+/* Next queue entry from this worker's own queues, or NULL. */
+static sp_task *pick_local_entry(sp_worker *w) {
   sp_task *t;
   if (SP_UNLIKELY(w->tick % GLOBAL_QUEUE_INTERVAL == 0)) {
     if (w->tick % (GLOBAL_QUEUE_INTERVAL * 2) == 0) poll_own_loop(w);
@@ -333,6 +333,31 @@ static sp_task *pick_local(sp_worker *w) {
   return gq_take(w);
 }
 
+/*
+ * Claims.  A queue entry is a claim ticket, not the task itself: whoever
+ * takes an entry must still move the task RUNNABLE -> RUNNING (sp__claim)
+ * before running it.  That lets a joiner run the very task it waits for
+ * when it is still queued somewhere (sp__park_helping), which turns
+ * fork-join code depth-first; the entry it leaves behind is stale and is
+ * skipped when it comes up.  Every RUNNABLE episode of a task has at least
+ * one entry, so each is claimed, and only once.  Entries may outlive the
+ * task: control blocks are never unmapped, and a recycled block becomes
+ * RUNNABLE only once fully initialised (release), so a stale claim is safe.
+ */
+static sp_task *pick_local(sp_worker *w) {
+  sp_task *t;
+  while ((t = pick_local_entry(w)) && !sp__claim(t)) {
+  }
+  return t;
+}
+
+/* t: an entry taken by a steal or from the global queue (others may have
+ * come along onto our ring). */
+static sp_task *claimed_or_local(sp_worker *w, sp_task *t) {
+  if (t && sp__claim(t)) return t;
+  return t ? pick_local(w) : NULL;
+}
+
 static void report_canary_overflow(sp_task *t);
 
 /*
@@ -356,8 +381,8 @@ static bool first_run_setup(sp_worker *w, sp_task *t) {
  * possibly on another worker.  A yield with nothing else to run returns
  * at once.
  */
-static void switch_out(sp_worker *w, sp_task *cur, int why) {
-  sp_task *next = pick_local(w);
+static void switch_out(sp_worker *w, sp_task *cur, int why, sp_task *help) {
+  sp_task *next = help && sp__claim(help) ? help : pick_local(w);
   while (SP_UNLIKELY(next && !next->sp) && !first_run_setup(w, next)) next = pick_local(w);
   if (!next && why == SP_WHY_YIELD) {
     w->tick++;
@@ -403,7 +428,7 @@ void sp__finish_switch(sp_task *prev) {
   sp_worker *w = sp__cur_worker();
   switch (prev->why) {
   case SP_WHY_YIELD:
-    atomic_store_explicit(&prev->state, SP_TS_RUNNABLE, memory_order_relaxed);
+    atomic_store_explicit(&prev->state, SP_TS_RUNNABLE, memory_order_release);
     push_local(w, prev, false);
     break;
   case SP_WHY_PARK: {
@@ -411,7 +436,7 @@ void sp__finish_switch(sp_task *prev) {
     if (!atomic_compare_exchange_strong(&prev->state, &s, SP_TS_PARKED)) {
       /* Woken while switching out (NOTIFIED): run it again later. */
       SP_ASSERT(s == SP_TS_NOTIFIED);
-      atomic_store_explicit(&prev->state, SP_TS_RUNNABLE, memory_order_relaxed);
+      atomic_store_explicit(&prev->state, SP_TS_RUNNABLE, memory_order_release);
       push_local(w, prev, false);
     }
     break;
@@ -434,11 +459,11 @@ void sp__task_entry(void *prev, void *user) {
     t->cancelled_before_run = 1;
   else
     t->result = t->fn(t->arg);
-  switch_out(sp__cur_worker(), t, SP_WHY_EXIT);
+  switch_out(sp__cur_worker(), t, SP_WHY_EXIT, NULL);
   SP_ASSERT(!"an exited task was resumed");
 }
 
-int sp__park(sp_task *t, uint64_t deadline, int deadline_reason, int flags) {
+static int park(sp_task *t, uint64_t deadline, int deadline_reason, int flags, sp_task *help) {
   sp_runtime *rt = t->rt;
   uint64_t seq = t->seq;
   int self = 0;
@@ -466,12 +491,20 @@ int sp__park(sp_task *t, uint64_t deadline, int deadline_reason, int flags) {
     t->timer.seq = seq;
     sp__timer_arm(&sp__cur_worker()->loop, &t->timer);
   }
-  switch_out(sp__cur_worker(), t, SP_WHY_PARK);
+  switch_out(sp__cur_worker(), t, SP_WHY_PARK, help);
   if (t->timer.loop) sp__timer_disarm(&t->timer);
   int reason = SP_WAKE_REASON(atomic_load(&t->wait));
   SP_ASSERT(reason != SP_WAKE_PENDING);
   if (reason == SP_WAKE_CANCEL) atomic_store(&t->cancel_req, 0);
   return reason;
+}
+
+int sp__park(sp_task *t, uint64_t deadline, int deadline_reason, int flags) {
+  return park(t, deadline, deadline_reason, flags, NULL);
+}
+
+int sp__park_helping(sp_task *t, sp_task *help, int flags) {
+  return park(t, SP_NEVER, SP_WAKE_TIMEOUT, flags, help->rt == t->rt ? help : NULL);
 }
 
 int sp_yield(void) {
@@ -484,7 +517,7 @@ int sp_yield(void) {
   if (atomic_load_explicit(&t->cancel_req, memory_order_relaxed) &&
       atomic_compare_exchange_strong(&t->cancel_req, &one, 0))
     return SP_ECANCELED;
-  switch_out(sp__cur_worker(), t, SP_WHY_YIELD);
+  switch_out(sp__cur_worker(), t, SP_WHY_YIELD, NULL);
   return 0;
 }
 
@@ -625,8 +658,8 @@ static sp_task *find_work(sp_worker *w) {
     if (try_start_searching(w)) {
       uint64_t until = sp_now_ns() + SEARCH_SPIN_NS;
       do {
-        if ((t = steal_pass(w))) goto found;
-        if ((t = gq_take(w))) goto found;
+        if ((t = claimed_or_local(w, steal_pass(w)))) goto found;
+        if ((t = claimed_or_local(w, gq_take(w)))) goto found;
         if ((t = pick_local(w))) goto found;
         for (int i = 0; i < 64; i++) sp__cpu_relax();
       } while (sp_now_ns() < until);
@@ -748,7 +781,7 @@ static void serve_stuck_worker(sp_runtime *rt, sp_worker *w, uint64_t now) {
   bool served = false;
   sp_task *t = atomic_exchange(&w->lifo, NULL);
   if (t) {
-    sp__gq_push(rt, t, t, 1);
+    sp__gq_push(rt, &t, 1);
     served = true;
   }
   sp_loop *l = &w->loop;

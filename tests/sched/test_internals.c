@@ -123,9 +123,9 @@ Test(internals, runq_concurrent_steal_exactly_once, .timeout = 120) {
       sp_task *t = &rq_tasks[i];
       if (!sp__runq_push(&rq_owner, t)) {
         /* Full: the owner drains half into a list, as overflow does. */
-        sp_task *first, *last;
-        uint32_t n = sp__runq_grab(&rq_owner, &first, &last, SP_RUNQ_SIZE / 2);
-        for (sp_task *x = first; n--; x = x->next) rq_run(x);
+        sp_task *batch[SP_RUNQ_SIZE / 2];
+        uint32_t n = sp__runq_grab(&rq_owner, batch, SP_RUNQ_SIZE / 2);
+        for (uint32_t k = 0; k < n; k++) rq_run(batch[k]);
         rq_run(t);
       }
       if ((i & 3) == 0) {

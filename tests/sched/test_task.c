@@ -418,3 +418,63 @@ Test(task, strerror_distinct, .timeout = 10) {
   cr_assert_not_null(sp_strerror(12345));
   cr_assert_not_null(sp_strerror(-EBADF));
 }
+
+/* ------------------------------------------------------- joiners help */
+
+static _Atomic int help_order[2], help_seq;
+static void *record_start(void *arg) {
+  help_order[PINT(arg)] = atomic_fetch_add(&help_seq, 1) + 1;
+  return NULL;
+}
+static void *main_join_runs_child(void *arg) {
+  (void)arg;
+  atomic_store(&help_seq, 0);
+  sp_task *a = SPAWN(record_start, 0);
+  sp_task *b = SPAWN(record_start, 1);
+  /* FIFO would start a first; joining b, still queued, runs it now. */
+  spt_join(b);
+  CHECK_EQ(atomic_load(&help_order[1]), 1);
+  spt_join(a);
+  CHECK_EQ(atomic_load(&help_order[0]), 2);
+  return NULL;
+}
+
+/* A task that joins a still-queued task runs it itself, ahead of the queue. */
+Test(task, joiner_runs_queued_task, .timeout = 30) { spt_run(1, main_join_runs_child, NULL); }
+
+static _Atomic long fj_live, fj_peak;
+static void *fj_fib(void *arg) {
+  long n = PINT(arg);
+  long live = atomic_fetch_add(&fj_live, 1) + 1;
+  long peak = atomic_load(&fj_peak);
+  while (live > peak && !atomic_compare_exchange_weak(&fj_peak, &peak, live)) {
+  }
+  long r;
+  if (n < 2) {
+    r = n;
+  } else {
+    sp_task *t = SPAWN(fj_fib, n - 1);
+    long b = PINT(fj_fib(IPTR(n - 2)));
+    r = PINT(spt_join(t)) + b;
+  }
+  atomic_fetch_sub(&fj_live, 1);
+  return IPTR(r);
+}
+static void *main_fork_join(void *arg) {
+  long n = PINT(arg);
+  CHECK_EQ(PINT(fj_fib(IPTR(n))), n == 20 ? 6765L : 610L);
+  return NULL;
+}
+
+/* Recursive spawn+join on 4 workers gives the right answer, and joiners
+ * running their children keep the tree depth-first: the number of tasks
+ * alive at once stays far below the 10,945 fib(20) spawns. */
+Test(task, fork_join_tree_depth_first, .timeout = 60) {
+  long n = sanitized() ? 15 : 20;
+  atomic_store(&fj_live, 0);
+  atomic_store(&fj_peak, 0);
+  spt_run(4, main_fork_join, IPTR(n));
+  cr_log_info("fork-join fib(%ld): peak %ld live calls", n, atomic_load(&fj_peak));
+  cr_assert(atomic_load(&fj_peak) < (n == 20 ? 1200 : 250), "peak of %ld live calls: the tree ran breadth-first",
+            atomic_load(&fj_peak));
+}
