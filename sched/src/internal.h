@@ -450,6 +450,9 @@ static inline bool sp__claim(sp_task *t) {
 }
 void sp__wake_idle_worker(sp_runtime *rt);
 void sp__task_finish_exit(sp_worker *w, sp_task *t);
+/* On the exiting task's own stack: marks it done and wakes its joiners;
+ * returns the first joining task (to run next), or NULL. */
+sp_task *sp__task_complete(sp_task *t);
 void sp__task_release(sp_task *t);
 int64_t sp__live_tasks(sp_runtime *rt);
 sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts,

@@ -297,6 +297,26 @@ void sp__task_release(sp_task *t) {
     sp__tcb_free(t->rt, sp__cur_worker(), t);
 }
 
+/*
+ * Still on the exiting task's stack.  Joiners may run and release their
+ * handle at once: the runtime's reference keeps the control block alive
+ * until sp__task_finish_exit, and nobody but t touches its stack.
+ */
+sp_task *sp__task_complete(sp_task *t) {
+  sp_task *first = NULL;
+  sp__spin_lock(&t->joinq.lock);
+  t->done = true;
+  sp__waiter *w;
+  while ((w = sp__waitq_claim_one(&t->joinq))) {
+    sp_task *jt = w->task; /* read before the commit: w may vanish after */
+    w->status = 0;
+    sp__waiter_commit(w, SP_WAKE_OK);
+    if (!first && jt && jt->rt == t->rt) first = jt;
+  }
+  sp__spin_unlock(&t->joinq.lock);
+  return first;
+}
+
 /* Runs on the next context's stack, after t switched away for good. */
 void sp__task_finish_exit(sp_worker *w, sp_task *t) {
   sp__stack_detach(t->rt, w, t); /* the stack is free as soon as the task ends */
@@ -304,11 +324,8 @@ void sp__task_finish_exit(sp_worker *w, sp_task *t) {
   __tsan_destroy_fiber(t->tsan_fiber);
   t->tsan_fiber = NULL;
 #endif
-  sp__spin_lock(&t->joinq.lock);
-  t->done = true;
+  if (!t->done) sp__task_complete(t); /* never ran: no stack could be attached */
   atomic_store_explicit(&t->state, SP_TS_DONE, memory_order_release);
-  if (t->joinq.head) sp__waitq_wake_all(&t->joinq, 0);
-  sp__spin_unlock(&t->joinq.lock);
   atomic_store_explicit(&w->live, atomic_load_explicit(&w->live, memory_order_relaxed) - 1,
                         memory_order_relaxed);
   sp__task_release(t);

@@ -459,7 +459,9 @@ void sp__task_entry(void *prev, void *user) {
     t->cancelled_before_run = 1;
   else
     t->result = t->fn(t->arg);
-  switch_out(sp__cur_worker(), t, SP_WHY_EXIT, NULL);
+  /* Hand the result to the joiner and run it next: fork-join stays
+   * depth-first, and the joiner's wait ends without a trip through a queue. */
+  switch_out(sp__cur_worker(), t, SP_WHY_EXIT, sp__task_complete(t));
   SP_ASSERT(!"an exited task was resumed");
 }
 
