@@ -79,24 +79,32 @@ long sp_sem_value(sp_sem *s) {
 
 void sp_wg_init(sp_waitgroup *wg) { *wg = (sp_waitgroup)SP_WAITGROUP_INIT; }
 
+/*
+ * The counter is updated without the lock; only the update that brings it
+ * to zero takes the lock to wake waiters.  A waiter reads the counter and
+ * queues itself under the lock, so it either sees zero or is queued before
+ * that update's wakeup looks at the queue.
+ */
 void sp_wg_add(sp_waitgroup *wg, long n) {
-  sp__spin_lock(&wg->q.lock);
-  wg->count += n;
-  if (wg->count < 0) {
-    sp__spin_unlock(&wg->q.lock);
+  long v = __atomic_add_fetch(&wg->count, n, __ATOMIC_ACQ_REL);
+  if (v < 0) {
     fprintf(stderr, "spindle: sp_wg_add/sp_wg_done: wait group counter went negative\n");
     sp__panic(__FILE__, __LINE__, "negative wait group counter");
   }
-  if (wg->count == 0) sp__waitq_wake_all(&wg->q, 0);
-  sp__spin_unlock(&wg->q.lock);
+  if (v == 0) {
+    sp__spin_lock(&wg->q.lock);
+    if (__atomic_load_n(&wg->count, __ATOMIC_ACQUIRE) == 0) sp__waitq_wake_all(&wg->q, 0);
+    sp__spin_unlock(&wg->q.lock);
+  }
 }
 
 void sp_wg_done(sp_waitgroup *wg) { sp_wg_add(wg, -1); }
 
 int sp_wg_wait(sp_waitgroup *wg) {
   sp__waiter w;
+  if (__atomic_load_n(&wg->count, __ATOMIC_ACQUIRE) == 0) return 0;
   sp__spin_lock(&wg->q.lock);
-  if (wg->count == 0) {
+  if (__atomic_load_n(&wg->count, __ATOMIC_ACQUIRE) == 0) {
     sp__spin_unlock(&wg->q.lock);
     return 0;
   }
