@@ -18,6 +18,7 @@
  *              task switches out; catches overflows that reach it, later.
  * SPINDLE_STACK_GUARD=madvise|mprotect|canary forces a mode (for tests).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +81,22 @@ const char *sp__guard_mode_name(sp_guard_mode m) {
   return "?";
 }
 
+/*
+ * Installs a guard on a scratch page and checks that it really guards: the
+ * kernel must refuse to read it (write() from it fails with EFAULT).  An
+ * emulator such as qemu-user accepts the madvise but ignores it.
+ */
 static bool probe_guard_install(void) {
   size_t ps = page_size();
-  void *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return false;
-  bool ok = madvise(p, ps, MADV_GUARD_INSTALL) == 0;
+  bool ok = false;
+  int fds[2];
+  if (madvise(p, ps, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
+    ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+    close(fds[0]);
+    close(fds[1]);
+  }
   munmap(p, 2 * ps);
   return ok;
 }
