@@ -17,6 +17,14 @@ const char *sp_strerror(int err) {
   case SP_ESHUTDOWN: return "runtime is shutting down";
   case SP_EJOINED: return "task handle was already joined or detached";
   case SP_ENOTASK: return "task was cancelled before it started";
+  case SP_ENOTFOUND: return "host not found (the name does not exist: NXDOMAIN)";
+  case SP_ENODATA: return "host has no address of the requested family";
+  case SP_EDNSREFUSED: return "DNS server refused the query";
+  case SP_EDNS: return "DNS lookup failed (server failure, malformed answer or bad name)";
+  case SP_EHTTP: return "HTTP transfer failed";
+  case SP_ETOOBIG: return "response body larger than the allowed maximum";
+  case SP_EABORTED: return "transfer stopped by the body callback";
+  case SP_EREDIRECTS: return "too many redirects";
   }
   if (err < 0 && err > SP_ERR_BASE) {
     /* A negated errno passed through from the system. */

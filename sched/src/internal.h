@@ -219,8 +219,22 @@ uint32_t sp__runq_grab(sp_runq *q, sp_task **out, uint32_t n);
 
 /* ------------------------------------------------------------- poll loop */
 
+/*
+ * A watcher: a persistent, level-triggered registration of an fd whose
+ * events call cb(ctx, revents) on whichever thread serves the loop (the
+ * worker, or another thread while the worker is stuck in a long task), with
+ * the loop's lock held.  So cb must be short and must not block, take any
+ * lock but a leaf spin lock, or call sp__watch_*; it records the event and
+ * wakes a task (sp__wake).  Holding the lock makes deletion synchronous:
+ * once sp__watch_del returns, cb will not run for that watcher again, and
+ * ctx may be freed.
+ */
+typedef void (*sp__watch_cb)(void *ctx, unsigned revents);
+
 typedef struct sp__fdslot {
-  sp_task *task;    /* NULL when free */
+  sp_task *task;    /* fd wait: the task; NULL for a watcher or a free slot */
+  sp__watch_cb cb;  /* watcher: its callback, else NULL */
+  void *ctx;
   uint64_t seq;
   uint32_t gen;     /* bumped on free; stale events carry an old gen */
   uint32_t revents;
@@ -259,6 +273,13 @@ int sp__loop_fire_timers(sp_loop *l, uint64_t now);
 void sp__timer_arm(sp_loop *l, sp__timer *t);
 void sp__timer_disarm(sp__timer *t);
 void sp__loop_notify(sp_loop *l); /* wakes a thread blocked on the loop */
+/* Watchers (see sp__fdslot).  events: SP_READABLE | SP_WRITABLE.  add
+ * returns a watcher id (>= 0) or a negated errno; an fd the epoll set still
+ * holds (closed and reused behind our back) is taken over.  mod and del
+ * tolerate an fd that was closed meanwhile. */
+int sp__watch_add(sp_loop *l, int fd, unsigned events, sp__watch_cb cb, void *ctx);
+int sp__watch_mod(sp_loop *l, int id, int fd, unsigned events);
+void sp__watch_del(sp_loop *l, int id, int fd);
 
 /* ----------------------------------------------------------------- stacks */
 
@@ -392,6 +413,11 @@ struct sp_runtime {
   struct sp_stack_pool *stacks;
   struct sp_tcb_pool *tcbs;
   struct sp_offload_pool *offload;
+
+  /* io/ state (io/src/ioctx.c), made on first use; io_fini releases it at
+   * shutdown once every task has ended, while the loops still exist. */
+  _Atomic(void *) io;
+  void (*io_fini)(sp_runtime *rt);
 };
 
 /* ------------------------------------------------- scheduler entry points */

@@ -10,6 +10,8 @@
  * fd waits register with EPOLLONESHOT and carry (slot index, generation) in
  * the event, never a pointer: an event dequeued just before its waiter gave
  * up refers to a slot whose generation has moved on and is ignored.
+ * Watchers (persistent registrations with a callback, for libraries that
+ * manage their own sockets: libcurl, c-ares) use the same slots.
  */
 #include <errno.h>
 #include <signal.h>
@@ -197,6 +199,7 @@ static int slot_alloc(sp_loop *l) {
     if (!s) return -ENOMEM;
     for (int i = l->nslots; i < n; i++) {
       s[i].task = NULL;
+      s[i].cb = NULL;
       s[i].gen = 0;
       s[i].next_free = i + 1 < n ? i + 1 : -1;
     }
@@ -211,6 +214,7 @@ static int slot_alloc(sp_loop *l) {
 
 static void slot_free(sp_loop *l, int i) {
   l->slots[i].task = NULL;
+  l->slots[i].cb = NULL;
   l->slots[i].gen++;
   l->slots[i].next_free = l->free_slot;
   l->free_slot = i;
@@ -268,18 +272,88 @@ int sp_wait_fd(int fd, unsigned events, uint64_t timeout_ns) {
   return (int)(rev & events);
 }
 
+static uint32_t from_epoll(uint32_t ev) {
+  uint32_t rev = 0;
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) rev |= SP_READABLE;
+  if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) rev |= SP_WRITABLE;
+  if (ev & (EPOLLHUP | EPOLLERR)) rev |= SP_READABLE | SP_WRITABLE;
+  return rev;
+}
+
 static void fd_event(sp_loop *l, uint64_t data, uint32_t ev) {
   int i = (int)(uint32_t)data;
   uint32_t gen = (uint32_t)(data >> 32);
   sp__spin_lock(&l->lock);
-  if (i < l->nslots && l->slots[i].gen == gen && l->slots[i].task) {
-    uint32_t rev = 0;
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) rev |= SP_READABLE;
-    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) rev |= SP_WRITABLE;
-    if (ev & (EPOLLHUP | EPOLLERR)) rev |= SP_READABLE | SP_WRITABLE;
-    if (sp__wake(l->slots[i].task, l->slots[i].seq, SP_WAKE_OK)) l->slots[i].revents = rev;
+  if (i < l->nslots && l->slots[i].gen == gen) {
+    sp__fdslot *s = &l->slots[i];
+    if (s->cb) {
+      s->cb(s->ctx, from_epoll(ev));
+    } else if (s->task) {
+      uint32_t rev = from_epoll(ev);
+      if (sp__wake(s->task, s->seq, SP_WAKE_OK)) s->revents = rev;
+    }
   }
   sp__spin_unlock(&l->lock);
+}
+
+/* ---------------------------------------------------------------- watchers */
+
+static uint32_t watch_events(unsigned ev) {
+  uint32_t e = 0;
+  if (ev & SP_READABLE) e |= EPOLLIN | EPOLLRDHUP;
+  if (ev & SP_WRITABLE) e |= EPOLLOUT;
+  return e;
+}
+
+static uint64_t slot_data(sp_loop *l, int i) { return ((uint64_t)l->slots[i].gen << 32) | (uint32_t)i; }
+
+int sp__watch_add(sp_loop *l, int fd, unsigned events, sp__watch_cb cb, void *ctx) {
+  if (fd < 0) return -EBADF;
+  sp__spin_lock(&l->lock);
+  int i = slot_alloc(l);
+  if (i >= 0) {
+    l->slots[i].cb = cb;
+    l->slots[i].ctx = ctx;
+  }
+  uint64_t data = i >= 0 ? slot_data(l, i) : 0;
+  sp__spin_unlock(&l->lock);
+  if (i < 0) return -ENOMEM;
+  struct epoll_event ev = {.events = watch_events(events), .data.u64 = data};
+  int r = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+  /* EEXIST: the fd number was closed and reused while an old registration
+   * of a dup'ed description lingered; take the registration over. */
+  if (r < 0 && errno == EEXIST) r = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+  if (r < 0) {
+    int e = -errno;
+    sp__spin_lock(&l->lock);
+    slot_free(l, i);
+    sp__spin_unlock(&l->lock);
+    return e;
+  }
+  atomic_fetch_add_explicit(&l->nfds, 1, memory_order_relaxed);
+  return i;
+}
+
+int sp__watch_mod(sp_loop *l, int id, int fd, unsigned events) {
+  sp__spin_lock(&l->lock);
+  uint64_t data = slot_data(l, id);
+  sp__spin_unlock(&l->lock);
+  struct epoll_event ev = {.events = watch_events(events), .data.u64 = data};
+  int r = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+  /* ENOENT: the fd was closed (which drops it from the set) and reused. */
+  if (r < 0 && errno == ENOENT) r = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+  return r < 0 ? -errno : 0;
+}
+
+void sp__watch_del(sp_loop *l, int id, int fd) {
+  /* EBADF/ENOENT: already closed, which removed it from the set. */
+  if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != EBADF && errno != ENOENT) {
+    /* EPERM and the like cannot happen for an fd that was added. */
+  }
+  sp__spin_lock(&l->lock);
+  slot_free(l, id);
+  sp__spin_unlock(&l->lock);
+  atomic_fetch_sub_explicit(&l->nfds, 1, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------- poll */

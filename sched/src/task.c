@@ -159,6 +159,7 @@ int sp_runtime_free(sp_runtime *rt) {
     }
   }
   pthread_mutex_unlock(&rt->done_lock);
+  if (rt->io_fini) rt->io_fini(rt);
   sp__workers_stop(rt);
   sp__monitor_stop(rt);
   sp__offload_destroy(rt);

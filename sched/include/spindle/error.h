@@ -29,7 +29,19 @@ enum sp_err {
   SP_ECLOSED = SP_ERR_BASE - 1,   /* the channel is closed */
   SP_ESHUTDOWN = SP_ERR_BASE - 2, /* the runtime is shutting down */
   SP_EJOINED = SP_ERR_BASE - 3,   /* the task handle was already joined or detached */
-  SP_ENOTASK = SP_ERR_BASE - 4    /* the task was cancelled before it ever ran */
+  SP_ENOTASK = SP_ERR_BASE - 4,   /* the task was cancelled before it ever ran */
+
+  /* io/: DNS (spindle/dns.h) */
+  SP_ENOTFOUND = SP_ERR_BASE - 20,   /* the name does not exist (NXDOMAIN) */
+  SP_ENODATA = SP_ERR_BASE - 21,     /* the name exists but has no address of that family */
+  SP_EDNSREFUSED = SP_ERR_BASE - 22, /* the DNS server refused the query */
+  SP_EDNS = SP_ERR_BASE - 23,        /* DNS failure: server failure, bad answer, bad name */
+
+  /* io/: HTTP (spindle/http.h) */
+  SP_EHTTP = SP_ERR_BASE - 40,       /* the transfer failed: see sp_http_response.error */
+  SP_ETOOBIG = SP_ERR_BASE - 41,     /* the body exceeded the request's max_body */
+  SP_EABORTED = SP_ERR_BASE - 42,    /* the body callback asked to stop */
+  SP_EREDIRECTS = SP_ERR_BASE - 43   /* more redirects than the request allows */
 };
 
 /*

@@ -7,6 +7,8 @@
 #include "spindle/sync.h"
 #include "spindle/channel.h"
 #include "spindle/io.h"
+#include "spindle/dns.h"
+#include "spindle/http.h"
 
 #define SPINDLE_VERSION_MAJOR 0
 #define SPINDLE_VERSION_MINOR 1

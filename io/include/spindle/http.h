@@ -1,0 +1,124 @@
+/*
+ * spindle/http.h - HTTP(S) transfers with libcurl that park the calling task.
+ *
+ * Each worker has one libcurl multi handle whose sockets sit on that worker's
+ * epoll and whose timeout is a timer of that worker's loop.  A transfer stays
+ * on the multi handle of the worker where it started until it completes
+ * (keep-alive connections are reused within a worker's multi handle).  Host
+ * names are resolved by spindle's resolver (spindle/dns.h) and handed to
+ * libcurl, so libcurl never starts a resolver thread; redirects, when
+ * followed, are followed by spindle for the same reason, each new host
+ * resolved the same way.
+ *
+ * libcurl is used with CURLOPT_NOSIGNAL; SIGPIPE is ignored process-wide
+ * once the first transfer starts (a write to a closed socket then fails
+ * with EPIPE instead of killing the process).
+ */
+#ifndef SPINDLE_HTTP_H
+#define SPINDLE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spindle/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Called as body bytes arrive (after content decoding).  Return 0 to go on,
+ * anything else to stop the transfer: sp_http_fetch then returns SP_EABORTED.
+ * Runs on the I/O driver of the transfer's worker, not in the calling task:
+ * it must not park (no sp_sleep, no channel operations); copy and return.
+ */
+typedef int (*sp_http_body_fn)(void *user, const char *data, size_t len);
+
+enum sp_http_version { SP_HTTP_ANY = 0, SP_HTTP_1_1 = 1, SP_HTTP_2 = 2 };
+
+typedef struct sp_http_request {
+  const char *url;              /* http:// or https:// (required) */
+  const char *method;           /* NULL: GET, or POST when body is set */
+  const char *const *headers;   /* "Name: value" strings, NULL-terminated, or NULL */
+  const void *body;             /* request body, or NULL */
+  size_t body_len;
+  sp_http_body_fn on_body;      /* NULL: collect the body into the response */
+  void *user;                   /* passed to on_body */
+  size_t max_body;              /* decoded bytes; more: SP_ETOOBIG (default 64 MiB, 0: none) */
+  uint64_t connect_timeout_ns;  /* default 10 s; 0: none */
+  uint64_t timeout_ns;          /* whole transfer incl. redirects; default 60 s; 0: none */
+  long low_speed_bytes;         /* abort below this many bytes/s ... (0: off, the default) */
+  uint64_t low_speed_time_ns;   /* ... sustained for this long */
+  int max_redirects;            /* 0 (default): return 3xx to the caller; N: follow up to N */
+  bool no_compression;          /* do not send Accept-Encoding (default: gzip, deflate, br...) */
+  bool insecure;                /* skip TLS certificate and host verification */
+  int http_version;             /* enum sp_http_version */
+  const char *user_agent;       /* NULL: "spindle/VERSION" */
+  const char *dns_servers;      /* NULL: the runtime's resolver settings */
+} sp_http_request;
+
+/* Sets the defaults above. */
+void sp_http_request_init(sp_http_request *req);
+
+typedef struct sp_http_timings {
+  uint64_t resolve_ns;  /* spindle's DNS lookup (0 when cached) */
+  uint64_t connect_ns;  /* TCP connected, from the start of the last hop */
+  uint64_t tls_ns;      /* TLS handshake done (0 for http://) */
+  uint64_t ttfb_ns;     /* first response byte */
+  uint64_t total_ns;    /* the whole call, redirects included */
+} sp_http_timings;
+
+typedef struct sp_http_response {
+  long status;            /* HTTP status of the last response; 0 if none arrived */
+  int http_version;       /* 1 (HTTP/1.x) or 2 */
+  char *url;              /* the last URL requested (after redirects) */
+  char *redirect_url;     /* Location of a 3xx that was not followed, or NULL */
+  char *content_type;     /* or NULL */
+  char *headers;          /* the last response's header block, "Name: value\r\n"... */
+  size_t headers_len;
+  char *body;             /* collected body (NUL-terminated), NULL with on_body */
+  size_t body_len;        /* decoded body bytes received (also with on_body) */
+  uint64_t wire_bytes;    /* body bytes as received, before decoding */
+  char remote_ip[64];     /* the peer's address of the last hop, or "" */
+  int remote_port;
+  int redirects;          /* redirects followed */
+  bool reused;            /* the last hop reused a kept-alive connection */
+  sp_http_timings timings;
+  int err;                /* what sp_http_fetch returned */
+  int curl_code;          /* libcurl's CURLcode for the last hop (0: none) */
+  char error[256];        /* a message for err, "" on success */
+} sp_http_response;
+
+/*
+ * Performs req from the calling task, parking it until the transfer ends.
+ * Returns 0 when a response arrived (whatever its status), else an error and
+ * resp->error says what happened: SP_ETIMEDOUT, SP_ETOOBIG, SP_EABORTED,
+ * SP_EREDIRECTS, a DNS error (SP_ENOTFOUND...), -ECONNREFUSED, -ECONNRESET,
+ * SP_EHTTP (any other libcurl failure; see curl_code), SP_EINVAL (bad URL or
+ * request), SP_ECANCELED, SP_ESHUTDOWN, SP_EPERM (not in a task).  The
+ * response must be freed with sp_http_response_free in every case.
+ */
+int sp_http_fetch(const sp_http_request *req, sp_http_response *resp);
+
+/* sp_http_fetch of a GET with the default settings. */
+int sp_http_get(const char *url, sp_http_response *resp);
+
+/* The value of the first header `name` (case-insensitive) of the response,
+ * copied into buf (truncated to size); its full length, or -1 if absent. */
+long sp_http_header(const sp_http_response *resp, const char *name, char *buf, size_t size);
+
+void sp_http_response_free(sp_http_response *resp);
+
+typedef struct sp_http_stats {
+  uint64_t transfers;   /* hops started */
+  uint64_t reused;      /* of which on a kept-alive connection */
+  uint64_t failed;
+  uint64_t handles;     /* easy handles created (the rest were recycled) */
+} sp_http_stats;
+void sp_http_get_stats(sp_runtime *rt, sp_http_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,704 @@
+/*
+ * http.c - sp_http_fetch: libcurl easy handles on the calling worker's multi
+ * handle, driven by that context's driver task (io_internal.h).
+ *
+ * One hop (one request/response) is a *transfer* (struct sp__xfer): the
+ * requesting task fills an easy handle, queues a START for the driver and
+ * parks.  The driver adds the handle to its multi, runs it, and on
+ * CURLMSG_DONE removes it and signals the transfer's completion.  Redirects
+ * are hops made by sp_http_fetch itself, each host resolved by sp_resolve,
+ * so libcurl never resolves a name (no resolver thread) and never reaches a
+ * host spindle has not seen.
+ *
+ * Who owns a transfer: `state` moves RUNNING -> COMPLETED (driver: the
+ * transfer ended, the requester may read and free it) or RUNNING ->
+ * ABANDONED (requester: it was cancelled or timed out while waiting).  The
+ * CAS decides.  An abandoning requester queues a CANCEL and waits,
+ * uninterruptibly, for the driver to acknowledge it; only then is the
+ * transfer free of the driver and its callbacks (which may call the user's
+ * on_body) and can be freed.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "io_internal.h"
+
+#define DEFAULT_MAX_BODY (64u << 20)
+#define DEFAULT_CONNECT_TIMEOUT_NS (10ull * 1000000000u)
+#define DEFAULT_TIMEOUT_NS (60ull * 1000000000u)
+#define HEADERS_MAX (256u << 10) /* a response's header block; more fails it */
+
+enum { X_RUNNING = 0, X_COMPLETED, X_ABANDONED };
+
+/* A one-shot completion a task waits for (the transfer's end, or the
+ * acknowledgement of its cancel). */
+typedef struct completion {
+  int lock;
+  bool done;
+  bool waiting;
+  sp_task *task;
+  uint64_t seq;
+} completion;
+
+typedef struct sp__xfer {
+  sp__iocmd start, cancel;
+  sp__ioctx *ctx;
+  CURL *easy;
+  struct curl_slist *resolve, *headers;
+  _Atomic int state;
+  bool in_multi;         /* driver only */
+  bool orphaned;         /* abandoned at shutdown: io_fini frees it */
+  struct sp__xfer *next, *prev; /* ctx->xfers (driver only) */
+  completion done;
+
+  /* filled by the driver's callbacks; read by the requester once COMPLETED */
+  sp_http_body_fn on_body;
+  void *user;
+  size_t max_body;
+  char *body;
+  size_t body_len, body_cap;
+  char *hdrs;
+  size_t hdrs_len, hdrs_cap;
+  bool toobig, aborted, oom;
+  int start_err;
+  CURLcode code;
+  char errbuf[CURL_ERROR_SIZE];
+} sp__xfer;
+
+/* -------------------------------------------------------------- completion */
+
+static void completion_signal(completion *c) {
+  sp__spin_lock(&c->lock);
+  c->done = true;
+  if (c->waiting) {
+    c->waiting = false;
+    sp__wake(c->task, c->seq, SP_WAKE_OK);
+  }
+  sp__spin_unlock(&c->lock);
+}
+
+/* Parks until signalled.  flags: SP_PARK_UNINTERRUPTIBLE or 0.  Returns 0,
+ * or the error that interrupted the wait. */
+static int completion_wait(completion *c, int flags) {
+  sp_task *t = sp__cur_task();
+  sp__spin_lock(&c->lock);
+  if (c->done) {
+    sp__spin_unlock(&c->lock);
+    return 0;
+  }
+  c->task = t;
+  c->seq = sp__park_begin(t, flags);
+  c->waiting = true;
+  sp__spin_unlock(&c->lock);
+  int reason = sp__park(t, SP_NEVER, SP_WAKE_TIMEOUT, flags);
+  if (reason == SP_WAKE_OK) return 0;
+  sp__spin_lock(&c->lock);
+  c->waiting = false;
+  bool done = c->done;
+  sp__spin_unlock(&c->lock);
+  return done ? 0 : sp__wake_to_err(reason);
+}
+
+/* --------------------------------------------------------- driver callbacks */
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
+  sp__xfer *x = arg;
+  size_t len = size * nmemb;
+  if (x->max_body && len > x->max_body - x->body_len) {
+    x->toobig = true;
+    return 0; /* CURLE_WRITE_ERROR */
+  }
+  if (x->on_body) {
+    if (atomic_load_explicit(&x->state, memory_order_relaxed) == X_ABANDONED) return 0;
+    if (x->on_body(x->user, data, len)) {
+      x->aborted = true;
+      return 0;
+    }
+    x->body_len += len;
+    return len;
+  }
+  if (x->body_cap - x->body_len <= len) {
+    size_t cap = x->body_cap ? x->body_cap : 16384;
+    while (cap - x->body_len <= len) cap *= 2;
+    char *p = realloc(x->body, cap);
+    if (!p) {
+      x->oom = true;
+      return 0;
+    }
+    x->body = p;
+    x->body_cap = cap;
+  }
+  memcpy(x->body + x->body_len, data, len);
+  x->body_len += len;
+  x->body[x->body_len] = '\0';
+  return len;
+}
+
+/* Keeps the header block of the last response (a 100 Continue, say, is
+ * followed by another status line, which starts the block anew). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
+  sp__xfer *x = arg;
+  size_t len = size * nmemb;
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) x->hdrs_len = 0;
+  if (x->hdrs_len + len + 1 > HEADERS_MAX) {
+    x->toobig = true;
+    return 0;
+  }
+  if (x->hdrs_cap - x->hdrs_len <= len) {
+    size_t cap = x->hdrs_cap ? x->hdrs_cap : 2048;
+    while (cap - x->hdrs_len <= len) cap *= 2;
+    char *p = realloc(x->hdrs, cap);
+    if (!p) {
+      x->oom = true;
+      return 0;
+    }
+    x->hdrs = p;
+    x->hdrs_cap = cap;
+  }
+  memcpy(x->hdrs + x->hdrs_len, data, len);
+  x->hdrs_len += len;
+  x->hdrs[x->hdrs_len] = '\0';
+  return len;
+}
+
+static void xfer_link(sp__ioctx *ctx, sp__xfer *x) {
+  x->prev = NULL;
+  x->next = ctx->xfers;
+  if (ctx->xfers) ctx->xfers->prev = x;
+  ctx->xfers = x;
+}
+
+static void xfer_unlink(sp__ioctx *ctx, sp__xfer *x) {
+  if (x->prev)
+    x->prev->next = x->next;
+  else if (ctx->xfers == x)
+    ctx->xfers = x->next;
+  if (x->next) x->next->prev = x->prev;
+  x->next = x->prev = NULL;
+}
+
+/* The transfer has ended: hand it to its requester, unless abandoned (then
+ * the CANCEL, queued or coming, acknowledges). */
+static void xfer_finish(sp__xfer *x) {
+  int s = X_RUNNING;
+  if (atomic_compare_exchange_strong(&x->state, &s, X_COMPLETED)) completion_signal(&x->done);
+}
+
+static void run_start(sp__ioctx *ctx, sp__xfer *x) {
+  xfer_link(ctx, x);
+  if (atomic_load(&x->state) == X_ABANDONED) return; /* its CANCEL follows */
+  CURLMcode mc = ctx->draining ? CURLM_OK : curl_multi_add_handle(ctx->multi, x->easy);
+  if (ctx->draining || mc != CURLM_OK) {
+    x->start_err = ctx->draining ? SP_ESHUTDOWN : (mc == CURLM_OUT_OF_MEMORY ? SP_ENOMEM : SP_EHTTP);
+    xfer_unlink(ctx, x);
+    xfer_finish(x);
+    return;
+  }
+  x->in_multi = true;
+}
+
+static void run_cancel(sp__ioctx *ctx, sp__xfer *x) {
+  if (x->in_multi) {
+    curl_multi_remove_handle(ctx->multi, x->easy);
+    x->in_multi = false;
+  }
+  xfer_unlink(ctx, x);
+  completion_signal(&x->done);
+}
+
+void sp__http_run_cmd(sp__ioctx *ctx, sp__iocmd *cmd) {
+  if (cmd->op == SP__CMD_HTTP_START)
+    run_start(ctx, (sp__xfer *)((char *)cmd - offsetof(sp__xfer, start)));
+  else
+    run_cancel(ctx, (sp__xfer *)((char *)cmd - offsetof(sp__xfer, cancel)));
+}
+
+void sp__http_reap(sp__ioctx *ctx) {
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(ctx->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    CURL *e = m->easy_handle;
+    CURLcode code = m->data.result;
+    sp__xfer *x = NULL;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+    curl_multi_remove_handle(ctx->multi, e);
+    if (!x) continue;
+    x->in_multi = false;
+    x->code = code;
+    if (atomic_load(&x->state) != X_ABANDONED) xfer_unlink(ctx, x);
+    xfer_finish(x);
+  }
+}
+
+static void xfer_free(sp__xfer *x) {
+  curl_slist_free_all(x->resolve);
+  curl_slist_free_all(x->headers);
+  free(x->body);
+  free(x->hdrs);
+  free(x);
+}
+
+void sp__http_ctx_abandon(sp__ioctx *ctx) {
+  /* Only abandoned transfers can be left: every requester has returned. */
+  while (ctx->xfers) {
+    sp__xfer *x = ctx->xfers;
+    xfer_unlink(ctx, x);
+    if (x->in_multi) curl_multi_remove_handle(ctx->multi, x->easy);
+    curl_easy_cleanup(x->easy);
+    xfer_free(x);
+  }
+}
+
+/* ---------------------------------------------------------------- requests */
+
+void sp_http_request_init(sp_http_request *req) {
+  memset(req, 0, sizeof *req);
+  req->max_body = DEFAULT_MAX_BODY;
+  req->connect_timeout_ns = DEFAULT_CONNECT_TIMEOUT_NS;
+  req->timeout_ns = DEFAULT_TIMEOUT_NS;
+}
+
+static void set_error(sp_http_response *r, int err, const char *fmt, const char *arg) {
+  r->err = err;
+  snprintf(r->error, sizeof r->error, fmt, arg ? arg : "");
+}
+
+/* The scheme, host and port of url. */
+static int parse_target(const char *url, char **host, long *port, sp_http_response *r) {
+  CURLU *u = curl_url();
+  if (!u) return SP_ENOMEM;
+  int err = 0;
+  char *scheme = NULL, *portstr = NULL;
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_HOST, host, 0);
+  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT);
+  if (uc != CURLUE_OK) {
+    set_error(r, SP_EINVAL, "bad URL: %s", curl_url_strerror(uc));
+    err = SP_EINVAL;
+  } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+    set_error(r, SP_EINVAL, "unsupported URL scheme '%s' (http and https only)", scheme);
+    err = SP_EINVAL;
+  } else {
+    *port = strtol(portstr, NULL, 10);
+  }
+  curl_free(scheme);
+  curl_free(portstr);
+  curl_url_cleanup(u);
+  return err;
+}
+
+static bool is_ip_literal(const char *host) {
+  unsigned char buf[16];
+  char tmp[64];
+  size_t n = strlen(host);
+  if (n >= 2 && host[0] == '[' && n - 2 < sizeof tmp) {
+    memcpy(tmp, host + 1, n - 2);
+    tmp[n - 2] = '\0';
+    host = tmp;
+  }
+  return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* "host:port:addr,addr..." for CURLOPT_RESOLVE, from spindle's resolver. */
+static int resolve_entry(const char *host, long port, uint64_t timeout_ns, struct curl_slist **out,
+                         sp_http_response *r) {
+  sp_addrlist *l;
+  uint64_t t0 = sp_now_ns();
+  int err = sp_resolve(host, (uint16_t)port, AF_UNSPEC, timeout_ns, &l);
+  r->timings.resolve_ns += sp_now_ns() - t0;
+  if (err) {
+    r->err = err;
+    snprintf(r->error, sizeof r->error, "could not resolve %.*s: %s", 120, host, sp_strerror(err));
+    return err;
+  }
+  size_t cap = strlen(host) + 16 + l->n * (INET6_ADDRSTRLEN + 3);
+  char *s = malloc(cap);
+  if (!s) {
+    sp_addrlist_free(l);
+    return SP_ENOMEM;
+  }
+  size_t off = (size_t)snprintf(s, cap, "%s:%ld:", host, port);
+  for (size_t i = 0; i < l->n; i++) {
+    char ip[INET6_ADDRSTRLEN];
+    const void *a = l->addrs[i].family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)&l->addrs[i].sa)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)&l->addrs[i].sa)->sin6_addr;
+    inet_ntop(l->addrs[i].family, a, ip, sizeof ip);
+    off += (size_t)snprintf(s + off, cap - off, l->addrs[i].family == AF_INET6 ? "%s[%s]" : "%s%s",
+                            i ? "," : "", ip);
+  }
+  sp_addrlist_free(l);
+  *out = curl_slist_append(NULL, s);
+  free(s);
+  return *out ? 0 : SP_ENOMEM;
+}
+
+static uint64_t remaining(uint64_t start, uint64_t total) {
+  if (!total) return UINT64_MAX;
+  uint64_t el = sp_now_ns() - start;
+  return el >= total ? 0 : total - el;
+}
+
+static long ms_ceil(uint64_t ns) { return (long)((ns + 999999u) / 1000000u); }
+
+static int configure(sp__xfer *x, const sp_http_request *req, const char *url, const char *method,
+                     bool with_body, uint64_t left_ns) {
+  CURL *e = x->easy;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "*"); /* a proxy would be resolved by libcurl */
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, req->user_agent ? req->user_agent : "spindle/" SPINDLE_VERSION_STRING);
+  if (!req->no_compression) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  if (req->insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  long ver = req->http_version == SP_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
+             : req->http_version == SP_HTTP_2 ? CURL_HTTP_VERSION_2_0
+                                              : CURL_HTTP_VERSION_2TLS;
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, ver);
+  if (req->connect_timeout_ns) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms_ceil(req->connect_timeout_ns));
+  if (left_ns != UINT64_MAX) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_ceil(left_ns) ? ms_ceil(left_ns) : 1L);
+  if (req->low_speed_bytes > 0 && req->low_speed_time_ns) {
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, req->low_speed_bytes);
+    long secs = (long)((req->low_speed_time_ns + 999999999u) / 1000000000u);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, secs);
+  }
+  if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+  if (strcasecmp(method, "HEAD") == 0) {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (with_body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    if (strcasecmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  } else if (strcasecmp(method, "GET") != 0) {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  }
+  return 0;
+}
+
+/* Maps a finished hop's outcome to spindle's codes and a message. */
+static int hop_error(sp__xfer *x, sp_http_response *r) {
+  if (x->start_err) {
+    set_error(r, x->start_err, "could not start the transfer: %s", sp_strerror(x->start_err));
+    return x->start_err;
+  }
+  r->curl_code = (int)x->code;
+  if (x->code == CURLE_OK) return 0;
+  const char *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->code);
+  long oserr = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
+  int err;
+  if (x->toobig)
+    err = SP_ETOOBIG, msg = "response larger than the allowed maximum";
+  else if (x->aborted)
+    err = SP_EABORTED, msg = "stopped by the body callback";
+  else if (x->oom)
+    err = SP_ENOMEM, msg = "out of memory storing the response";
+  else if (x->code == CURLE_OPERATION_TIMEDOUT)
+    err = SP_ETIMEDOUT;
+  else if (x->code == CURLE_URL_MALFORMAT || x->code == CURLE_UNSUPPORTED_PROTOCOL)
+    err = SP_EINVAL;
+  else if ((x->code == CURLE_COULDNT_CONNECT || x->code == CURLE_RECV_ERROR || x->code == CURLE_SEND_ERROR) &&
+           oserr > 0)
+    err = (int)-oserr;
+  else if (x->code == CURLE_OUT_OF_MEMORY)
+    err = SP_ENOMEM;
+  else
+    err = SP_EHTTP;
+  set_error(r, err, "%s", msg);
+  return err;
+}
+
+static char *dup_info_str(CURL *e, CURLINFO what) {
+  char *s = NULL;
+  if (curl_easy_getinfo(e, what, &s) != CURLE_OK || !s) return NULL;
+  return sp__strdup(s);
+}
+
+static uint64_t info_us(CURL *e, CURLINFO what) {
+  curl_off_t v = 0;
+  curl_easy_getinfo(e, what, &v);
+  return v > 0 ? (uint64_t)v * 1000u : 0;
+}
+
+/* Copies the hop's response into r (replacing an earlier hop's). */
+static void hop_result(sp__xfer *x, sp_http_response *r) {
+  CURL *e = x->easy;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+  long ver = 0;
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &ver);
+  r->http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : ver ? 1 : 0;
+  free(r->url);
+  free(r->content_type);
+  free(r->redirect_url);
+  r->url = dup_info_str(e, CURLINFO_EFFECTIVE_URL);
+  r->content_type = dup_info_str(e, CURLINFO_CONTENT_TYPE);
+  r->redirect_url = dup_info_str(e, CURLINFO_REDIRECT_URL);
+  char *ip = NULL;
+  r->remote_ip[0] = '\0';
+  if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip)
+    snprintf(r->remote_ip, sizeof r->remote_ip, "%s", ip);
+  long port = 0, nconn = 0;
+  curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &port);
+  curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nconn);
+  r->remote_port = (int)port;
+  r->reused = r->status != 0 && nconn == 0;
+  curl_off_t wire = 0;
+  curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &wire);
+  r->wire_bytes = wire > 0 ? (uint64_t)wire : 0;
+  r->timings.connect_ns = info_us(e, CURLINFO_CONNECT_TIME_T);
+  r->timings.tls_ns = info_us(e, CURLINFO_APPCONNECT_TIME_T);
+  r->timings.ttfb_ns = info_us(e, CURLINFO_STARTTRANSFER_TIME_T);
+  free(r->headers);
+  free(r->body);
+  r->headers = x->hdrs;
+  r->headers_len = x->hdrs_len;
+  r->body = x->on_body ? NULL : x->body;
+  r->body_len = x->body_len;
+  if (!r->body && !x->on_body) {
+    r->body = calloc(1, 1); /* an empty body is "", not NULL */
+  }
+  x->hdrs = NULL;
+  if (!x->on_body) x->body = NULL;
+  x->hdrs_len = x->hdrs_cap = x->body_len = x->body_cap = 0;
+}
+
+/* Runs one hop on the calling worker's driver and waits for it. */
+static int run_hop(sp__xfer *x, sp_http_response *r) {
+  sp__ioctx *ctx;
+  int err = sp__ioctx_current(&ctx);
+  if (err) {
+    set_error(r, err, "%s", sp_strerror(err));
+    return err;
+  }
+  x->ctx = ctx;
+  atomic_store(&x->state, X_RUNNING);
+  memset(&x->done, 0, sizeof x->done);
+  x->start.op = SP__CMD_HTTP_START;
+  x->cancel.op = SP__CMD_HTTP_CANCEL;
+  x->toobig = x->aborted = x->oom = false;
+  x->start_err = 0;
+  x->code = CURLE_OK;
+  x->errbuf[0] = '\0';
+  if (!sp__ioctx_submit(ctx, &x->start)) {
+    set_error(r, SP_ESHUTDOWN, "%s", sp_strerror(SP_ESHUTDOWN));
+    return SP_ESHUTDOWN;
+  }
+  sp__io *io = atomic_load(&ctx->rt->io);
+  atomic_fetch_add_explicit(&io->http_stats[0], 1, memory_order_relaxed);
+  int werr = completion_wait(&x->done, 0);
+  if (werr) {
+    int s = X_RUNNING;
+    if (atomic_compare_exchange_strong(&x->state, &s, X_ABANDONED)) {
+      memset(&x->done, 0, sizeof x->done); /* now it waits for the cancel's ack */
+      if (sp__ioctx_submit(ctx, &x->cancel)) {
+        completion_wait(&x->done, SP_PARK_UNINTERRUPTIBLE);
+      } else {
+        /* The driver is gone (shutdown) and runs no more callbacks; the
+         * transfer stays on ctx's list and io_fini frees it. */
+        x->orphaned = true;
+        atomic_fetch_add_explicit(&io->http_stats[2], 1, memory_order_relaxed);
+        set_error(r, werr, "%s", sp_strerror(werr));
+        return werr;
+      }
+      atomic_fetch_add_explicit(&io->http_stats[2], 1, memory_order_relaxed);
+      set_error(r, werr, "%s", sp_strerror(werr));
+      return werr;
+    }
+    completion_wait(&x->done, SP_PARK_UNINTERRUPTIBLE); /* it just completed */
+  }
+  err = hop_error(x, r);
+  if (err) atomic_fetch_add_explicit(&io->http_stats[2], 1, memory_order_relaxed);
+  return err;
+}
+
+static bool is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+static int build_headers(const sp_http_request *req, struct curl_slist **out) {
+  *out = NULL;
+  for (const char *const *h = req->headers; h && *h; h++) {
+    struct curl_slist *n = curl_slist_append(*out, *h);
+    if (!n) return SP_ENOMEM;
+    *out = n;
+  }
+  return 0;
+}
+
+int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
+  if (!resp) return SP_EINVAL;
+  memset(resp, 0, sizeof *resp);
+  if (!req || !req->url) {
+    set_error(resp, SP_EINVAL, "no URL%s", NULL);
+    return SP_EINVAL;
+  }
+  if (!sp__cur_task()) {
+    set_error(resp, SP_EPERM, "sp_http_fetch must be called from a task%s", NULL);
+    return SP_EPERM;
+  }
+  uint64_t start = sp_now_ns();
+  const char *method = req->method ? req->method : (req->body ? "POST" : "GET");
+  bool with_body = req->body != NULL;
+  char *url = sp__strdup(req->url);
+  sp__xfer *x = calloc(1, sizeof *x);
+  int err = (!url || !x) ? SP_ENOMEM : build_headers(req, &x->headers);
+  if (err) {
+    set_error(resp, err, "%s", sp_strerror(err));
+    free(url);
+    if (x) xfer_free(x);
+    return err;
+  }
+  x->on_body = req->on_body;
+  x->user = req->user;
+  x->max_body = req->max_body;
+  sp__ioctx *home = NULL;
+
+  for (;;) {
+    char *host = NULL;
+    long port = 0;
+    uint64_t left = remaining(start, req->timeout_ns);
+    if ((err = parse_target(url, &host, &port, resp))) break;
+    curl_slist_free_all(x->resolve);
+    x->resolve = NULL;
+    if (!is_ip_literal(host)) err = resolve_entry(host, port, left, &x->resolve, resp);
+    curl_free(host);
+    if (err) break;
+    if (!left) {
+      err = SP_ETIMEDOUT;
+      set_error(resp, err, "timed out%s", NULL);
+      break;
+    }
+    /* The easy handle comes from (and goes back to) the hop's worker. */
+    if (x->easy) sp__ioctx_easy_put(home, x->easy);
+    x->easy = NULL;
+    if ((err = sp__ioctx_current(&home))) {
+      set_error(resp, err, "%s", sp_strerror(err));
+      break;
+    }
+    if (!(x->easy = sp__ioctx_easy_get(home))) {
+      err = SP_ENOMEM;
+      set_error(resp, err, "%s", sp_strerror(err));
+      break;
+    }
+    configure(x, req, url, method, with_body, remaining(start, req->timeout_ns));
+    err = run_hop(x, resp);
+    if (x->orphaned) { /* abandoned at shutdown: io_fini owns x now */
+      x = NULL;
+      break;
+    }
+    if (err) break;
+    hop_result(x, resp);
+    if (resp->reused) {
+      sp__io *io = atomic_load(&home->rt->io);
+      atomic_fetch_add_explicit(&io->http_stats[1], 1, memory_order_relaxed);
+    }
+    if (!is_redirect(resp->status) || !resp->redirect_url || req->max_redirects <= 0) break;
+    if (resp->redirects >= req->max_redirects) {
+      err = SP_EREDIRECTS;
+      char n[32];
+      snprintf(n, sizeof n, "%d", req->max_redirects);
+      set_error(resp, err, "more than %s redirects", n);
+      break;
+    }
+    resp->redirects++;
+    free(url);
+    url = resp->redirect_url;
+    resp->redirect_url = NULL;
+    /* 303, and 301/302 after a POST, continue as GET (as browsers do). */
+    if (resp->status == 303 || ((resp->status == 301 || resp->status == 302) && strcasecmp(method, "POST") == 0)) {
+      if (strcasecmp(method, "HEAD") != 0) method = "GET";
+      with_body = false;
+    }
+    if (!url) {
+      err = SP_ENOMEM;
+      break;
+    }
+  }
+  if (x) {
+    if (x->easy) {
+      if (err && !resp->status) {
+        /* Keep what arrived of a failed hop (status, peer) for the caller. */
+        long st = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &st);
+        resp->status = st;
+      }
+      sp__ioctx_easy_put(home, x->easy);
+    }
+    xfer_free(x);
+  }
+  if (!resp->url) resp->url = url;
+  else free(url);
+  resp->timings.total_ns = sp_now_ns() - start;
+  resp->err = err;
+  if (!err) resp->error[0] = '\0';
+  return err;
+}
+
+int sp_http_get(const char *url, sp_http_response *resp) {
+  sp_http_request req;
+  sp_http_request_init(&req);
+  req.url = url;
+  return sp_http_fetch(&req, resp);
+}
+
+long sp_http_header(const sp_http_response *resp, const char *name, char *buf, size_t size) {
+  if (!resp || !resp->headers || !name) return -1;
+  size_t nl = strlen(name);
+  const char *p = resp->headers;
+  while (*p) {
+    const char *eol = strstr(p, "\n");
+    const char *end = eol ? eol : p + strlen(p);
+    if ((size_t)(end - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+      const char *v = p + nl + 1;
+      while (v < end && (*v == ' ' || *v == '\t')) v++;
+      const char *ve = end;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      size_t len = (size_t)(ve - v);
+      if (buf && size) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(buf, v, n);
+        buf[n] = '\0';
+      }
+      return (long)len;
+    }
+    if (!eol) break;
+    p = eol + 1;
+  }
+  return -1;
+}
+
+void sp_http_response_free(sp_http_response *resp) {
+  if (!resp) return;
+  free(resp->url);
+  free(resp->redirect_url);
+  free(resp->content_type);
+  free(resp->headers);
+  free(resp->body);
+  resp->url = resp->redirect_url = resp->content_type = resp->headers = resp->body = NULL;
+}
+
+void sp_http_get_stats(sp_runtime *rt, sp_http_stats *out) {
+  memset(out, 0, sizeof *out);
+  sp__io *io = rt ? atomic_load(&rt->io) : NULL;
+  if (!io) return;
+  out->transfers = atomic_load(&io->http_stats[0]);
+  out->reused = atomic_load(&io->http_stats[1]);
+  out->failed = atomic_load(&io->http_stats[2]);
+  out->handles = atomic_load(&io->http_stats[3]);
+}
