@@ -63,6 +63,7 @@ typedef struct sp__xfer {
   char *hdrs;
   size_t hdrs_len, hdrs_cap;
   bool toobig, aborted, oom;
+  bool headers_done;     /* the blank line ending the last header block came */
   int start_err;
   CURLcode code;
   char errbuf[CURL_ERROR_SIZE];
@@ -142,7 +143,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
   sp__xfer *x = arg;
   size_t len = size * nmemb;
-  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) x->hdrs_len = 0;
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+    x->hdrs_len = 0;
+    x->headers_done = false;
+  }
+  if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n')) x->headers_done = true;
   if (x->hdrs_len + len + 1 > HEADERS_MAX) {
     x->toobig = true;
     return 0;
@@ -398,6 +403,12 @@ static int hop_error(sp__xfer *x, sp_http_response *r) {
     return x->start_err;
   }
   r->curl_code = (int)x->code;
+  if (x->code == CURLE_OK && !x->headers_done) {
+    /* libcurl takes a connection closed inside the headers for a complete
+     * (empty) response. */
+    set_error(r, SP_EHTTP, "connection closed inside the response headers%s", NULL);
+    return SP_EHTTP;
+  }
   if (x->code == CURLE_OK) return 0;
   const char *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->code);
   long oserr = 0;
@@ -491,7 +502,7 @@ static int run_hop(sp__xfer *x, sp_http_response *r) {
   memset(&x->done, 0, sizeof x->done);
   x->start.op = SP__CMD_HTTP_START;
   x->cancel.op = SP__CMD_HTTP_CANCEL;
-  x->toobig = x->aborted = x->oom = false;
+  x->toobig = x->aborted = x->oom = x->headers_done = false;
   x->start_err = 0;
   x->code = CURLE_OK;
   x->errbuf[0] = '\0';
