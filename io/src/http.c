@@ -95,11 +95,13 @@ static int completion_wait(completion *c, int flags) {
   c->waiting = true;
   sp__spin_unlock(&c->lock);
   int reason = sp__park(t, SP_NEVER, SP_WAKE_TIMEOUT, flags);
-  if (reason == SP_WAKE_OK) return 0;
+  /* Even when woken, take the lock once: the signaller wakes us while
+   * holding it, and the caller may free c as soon as we return. */
   sp__spin_lock(&c->lock);
   c->waiting = false;
   bool done = c->done;
   sp__spin_unlock(&c->lock);
+  if (reason == SP_WAKE_OK) return 0;
   return done ? 0 : sp__wake_to_err(reason);
 }
 
@@ -294,6 +296,10 @@ static int parse_target(const char *url, char **host, long *port, sp_http_respon
   curl_free(scheme);
   curl_free(portstr);
   curl_url_cleanup(u);
+  if (err) {
+    curl_free(*host);
+    *host = NULL;
+  }
   return err;
 }
 
