@@ -374,6 +374,7 @@ static int configure(sp__xfer *x, const sp_http_request *req, const char *url, c
   curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
   curl_easy_setopt(e, CURLOPT_USERAGENT, req->user_agent ? req->user_agent : "spindle/" SPINDLE_VERSION_STRING);
   if (!req->no_compression) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  if (req->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
   if (req->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -12,6 +12,7 @@
 /* The driver's stack: libcurl with OpenSSL needs far more than a typical
  * task; only the pages it touches cost memory. */
 #define DRIVER_STACK (512u * 1024u)
+#define MAX_IDLE_CONNECTIONS 1024
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_err;
@@ -383,6 +384,10 @@ static int ctx_make(sp__io *io, unsigned wid, sp__ioctx **out) {
   curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETDATA, ctx);
   curl_multi_setopt(ctx->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
   curl_multi_setopt(ctx->multi, CURLMOPT_TIMERDATA, ctx);
+  /* Idle connections kept for reuse.  libcurl's default follows the number
+   * of transfers in the multi handle at the moment, so a lull closes
+   * connections that the next burst must open again. */
+  curl_multi_setopt(ctx->multi, CURLMOPT_MAXCONNECTS, (long)MAX_IDLE_CONNECTIONS);
   int err = sp__dns_ctx_init(ctx);
   if (err) {
     curl_multi_cleanup(ctx->multi);

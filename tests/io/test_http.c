@@ -4,7 +4,11 @@
 #include "sched/spt.h"
 #include "io/fixture.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -406,6 +410,94 @@ static void *main_cancel(void *arg) {
 /* Cancel and deadlines end a transfer in flight; shutdown with one pending. */
 Test(http, cancel_and_deadline, .init = start_all, .fini = stop_all, .timeout = 60) {
   spt_run(2, main_cancel, NULL);
+}
+
+/* ------------------------------------------------------- TLS and HTTP/2 */
+
+static fx_server tls_web;
+static int tls_port;
+static char cert[700];
+
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
+/* nginx with a self-signed certificate for tls.test, HTTP/2 on TLS. */
+static void start_tls(void) {
+  make_site();
+  const char *tmp = fx_tmpdir();
+  char key[700], cmd[2400], extra[2400];
+  snprintf(cert, sizeof cert, "%s/cert.pem", tmp);
+  snprintf(key, sizeof key, "%s/key.pem", tmp);
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=tls.test "
+           "-addext subjectAltName=DNS:tls.test -keyout '%s' -out '%s' >/dev/null 2>&1",
+           key, cert);
+  cr_assert_eq(system(cmd), 0, "openssl could not make a certificate (Debian: openssl)");
+  tls_port = free_port();
+  cr_assert(tls_port > 0);
+  snprintf(extra, sizeof extra, "listen 127.0.0.1:%d ssl http2;\nssl_certificate %s;\nssl_certificate_key %s;\n",
+           tls_port, cert, key);
+  cr_assert_eq(fx_nginx_start(&tls_web, docroot, extra), 0, "nginx (TLS) did not start");
+  static const char *const recs[] = {"host-record=tls.test,127.0.0.1", "local-ttl=60", NULL};
+  cr_assert_eq(fx_dnsmasq_start(&dns, recs), 0, "dnsmasq did not start");
+  char env[64];
+  snprintf(env, sizeof env, "127.0.0.1:%d", dns.port);
+  setenv("SPINDLE_DNS_SERVERS", env, 1);
+}
+
+static void *main_tls(void *arg) {
+  (void)arg;
+  char url[256];
+  snprintf(url, sizeof url, "https://tls.test:%d/hello.txt", tls_port);
+  sp_http_request q;
+  sp_http_response r;
+  sp_http_request_init(&q);
+  q.url = url;
+  /* verification is on by default: a self-signed certificate fails */
+  CHECK_RC(sp_http_fetch(&q, &r), SP_EHTTP);
+  CHECKF(r.curl_code == CURLE_PEER_FAILED_VERIFICATION, "curl code %d: %s", r.curl_code, r.error);
+  sp_http_response_free(&r);
+  /* trusting it: verified, and HTTP/2 since the server offers it */
+  q.ca_file = cert;
+  CHECK_RC(sp_http_fetch(&q, &r), 0);
+  CHECK_EQ(r.status, 200);
+  CHECK_EQ(r.http_version, 2);
+  CHECKF(r.body && strcmp(r.body, "hello, spindle\n") == 0, "body %s", r.body);
+  CHECK(r.timings.tls_ns > 0);
+  sp_http_response_free(&r);
+  /* HTTP/1.1 when asked */
+  q.http_version = SP_HTTP_1_1;
+  CHECK_RC(sp_http_fetch(&q, &r), 0);
+  CHECK_EQ(r.http_version, 1);
+  sp_http_response_free(&r);
+  /* insecure skips verification */
+  q.ca_file = NULL;
+  q.insecure = true;
+  q.http_version = SP_HTTP_ANY;
+  CHECK_RC(sp_http_fetch(&q, &r), 0);
+  CHECK_EQ(r.status, 200);
+  sp_http_response_free(&r);
+  /* a certificate for another name fails even when trusted */
+  snprintf(url, sizeof url, "https://127.0.0.1:%d/hello.txt", tls_port);
+  q.insecure = false;
+  q.ca_file = cert;
+  CHECK_RC(sp_http_fetch(&q, &r), SP_EHTTP);
+  sp_http_response_free(&r);
+  return NULL;
+}
+
+/* TLS is verified by default; a trusted CA file, HTTP/2 over TLS, HTTP/1.1
+ * on request, insecure mode. */
+Test(http, tls_and_http2, .init = start_tls, .fini = stop_all, .timeout = 60) {
+  spt_run(2, main_tls, NULL);
 }
 
 /* Outside a task: SP_EPERM, with a message. */

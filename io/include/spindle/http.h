@@ -53,6 +53,7 @@ typedef struct sp_http_request {
   int max_redirects;            /* 0 (default): return 3xx to the caller; N: follow up to N */
   bool no_compression;          /* do not send Accept-Encoding (default: gzip, deflate, br...) */
   bool insecure;                /* skip TLS certificate and host verification */
+  const char *ca_file;          /* PEM file of CAs to trust instead of the system's, or NULL */
   int http_version;             /* enum sp_http_version */
   const char *user_agent;       /* NULL: "spindle/VERSION" */
   const char *dns_servers;      /* NULL: the runtime's resolver settings */
