@@ -327,8 +327,11 @@ void sp__task_finish_exit(sp_worker *w, sp_task *t) {
 #endif
   if (!t->done) sp__task_complete(t); /* never ran: no stack could be attached */
   atomic_store_explicit(&t->state, SP_TS_DONE, memory_order_release);
+  /* Release: shutdown reads the counts with acquire, so once it sees every
+   * task gone it also sees everything the tasks wrote (io/ frees the state
+   * its driver tasks left behind). */
   atomic_store_explicit(&w->live, atomic_load_explicit(&w->live, memory_order_relaxed) - 1,
-                        memory_order_relaxed);
+                        memory_order_release);
   sp__task_release(t);
 }
 

@@ -22,6 +22,8 @@ void crc_register(struct crc_test *t) {
   tailp = &t->next;
 }
 
+static struct crc_test *crc_current; /* in a test's process: its test */
+
 void crc_fail(const char *file, int line, const char *expr, const char *fmt, ...) {
   fprintf(stderr, "[----] %s:%d: Assertion failed: %s", file, line, expr);
   if (fmt && *fmt) {
@@ -33,6 +35,8 @@ void crc_fail(const char *file, int line, const char *expr, const char *fmt, ...
   }
   fputc('\n', stderr);
   fflush(stderr);
+  if (crc_current && crc_current->fini) crc_current->fini();
+  fflush(NULL);
   _exit(1);
 }
 
@@ -71,7 +75,10 @@ int main(int argc, char **argv) {
     }
     if (pid == 0) {
       if (t->timeout > 0) alarm((unsigned)(t->timeout + 0.999));
+      crc_current = t;
+      if (t->init) t->init();
       t->fn();
+      if (t->fini) t->fini();
       fflush(NULL);
       _exit(0);
     }

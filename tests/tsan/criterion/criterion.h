@@ -19,6 +19,8 @@ struct crc_test {
   const char *suite, *name;
   void (*fn)(void);
   double timeout;
+  void (*init)(void); /* run before fn, in the test's process */
+  void (*fini)(void); /* run after fn, also when an assertion fails */
   struct crc_test *next;
 };
 
