@@ -5,11 +5,17 @@
 # something is missing, so a repeat run takes well under a second.  Runs
 # apt-get directly as root, through sudo otherwise.
 #
-#   --bench   also install what tools/bench/compare.sh needs (Go, Boost.Context)
+#   --bench   also install what tools/bench/compare.sh needs (Go, Boost.Context, wrk)
 set -euo pipefail
 
 # Build and test: compiler, CMake, pkg-config, Criterion (tests), <sys/sdt.h>
-# (USDT probes).  libcurl and c-ares are for the io/ and crawler/ modules.
+# (USDT probes).  libcurl and c-ares are for the io/ and crawler/ modules;
+# zlib for the tests' fault server (gzip bodies).  The io/ tests start their
+# own servers on loopback (tests/io/fixture.c): nginx, and dnsmasq-base -
+# the dnsmasq binary alone, not the dnsmasq package, whose service would take
+# port 53.  Bookworm's nginx-light and nginx-core are only the nginx package
+# plus extra modules; the tests need none of them.  openssl makes the TLS
+# test's self-signed certificate; ca-certificates are libcurl's default CAs.
 packages=(
   build-essential
   cmake
@@ -18,9 +24,16 @@ packages=(
   systemtap-sdt-dev
   libcurl4-openssl-dev
   libc-ares-dev
+  zlib1g-dev
+  nginx
+  dnsmasq-base
+  openssl
+  ca-certificates
 )
-bench_packages=(golang-go libboost-context-dev)
+bench_packages=(golang-go libboost-context-dev wrk)
 missing=()
+policy_rc_d=/usr/sbin/policy-rc.d
+policy_rc_d_ours=0
 
 usage() {
   sed -n '2,8s/^# \{0,1\}//p' "$0"
@@ -61,6 +74,28 @@ as_root() {
   fi
 }
 
+# Installing nginx starts its service on port 80 (its postinst runs
+# invoke-rc.d / deb-systemd-invoke).  A policy-rc.d that exits 101 forbids
+# every service start during the install; written only where there is none
+# (Docker images ship one), and removed again on any exit.
+forbid_service_starts() {
+  [ -e "$policy_rc_d" ] && return 0
+  # set -C: fails rather than overwrite one that appeared meanwhile.
+  as_root sh -c 'set -C; printf "#!/bin/sh\n# tools/setup.sh: no service starts during apt-get install\nexit 101\n" >"$1" && chmod 755 "$1"' \
+    sh "$policy_rc_d" || die "could not write $policy_rc_d"
+  policy_rc_d_ours=1
+  trap allow_service_starts EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM HUP
+}
+
+allow_service_starts() {
+  if [ "$policy_rc_d_ours" -eq 1 ]; then
+    as_root rm -f "$policy_rc_d" || echo "setup.sh: warning: could not remove $policy_rc_d" >&2
+    policy_rc_d_ours=0
+  fi
+}
+
 install_missing() {
   if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     die "apt-get/dpkg-query not found: spindle's setup expects Debian 12 (bookworm).
@@ -73,9 +108,11 @@ On another system install the equivalents of: ${packages[*]}"
   fi
   echo "setup.sh: installing ${missing[*]}"
   local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -qq -y -o DPkg::Lock::Timeout=300)
+  forbid_service_starts
   as_root "${apt[@]}" update </dev/null || die "apt-get update failed"
   as_root "${apt[@]}" install --no-install-recommends "${missing[@]}" </dev/null ||
     die "apt-get install failed for: ${missing[*]}"
+  allow_service_starts
   mapfile -t missing < <(missing_packages)
   [ "${#missing[@]}" -eq 0 ] || die "still not installed after apt-get: ${missing[*]}"
   echo "setup.sh: done"

@@ -1,0 +1,686 @@
+/* tests/io/fault_server.c - a hostile HTTP/1.1 server for the io/ fault
+ * injection tests (built as build/bin/fault-server; tests/io/fixture.c's
+ * fx_fault_start runs it).  Plain C, one thread per connection, no spindle.
+ *
+ *   fault-server [--port P]     P = 0 (the default): any free port
+ *
+ * Listens on 127.0.0.1:P and prints "port=N" on stdout once it does.  SIGTERM
+ * or SIGINT ends it at once.  At most 1024 connections at a time; more are
+ * closed on accept.  Requests are read up to the blank line (a request body
+ * announced by Content-Length is skipped); the response depends on the path
+ * (the query string holds the parameters):
+ *
+ *   /ok                     200, "ok\n" (keep-alive)
+ *   /reset-mid-body         200 with Content-Length: 100000, 1000 bytes of the
+ *                           body, then RST (SO_LINGER 0 and close)
+ *   /never                  reads the request, never answers; closes when
+ *                           the client does
+ *   /trickle?bytes=N&delay_ms=D
+ *                           200 with Content-Length N, one byte every D ms
+ *                           (default N=10, D=100; keep-alive)
+ *   /endless                200 without Content-Length (Connection: close),
+ *                           a body without end, until the client goes away
+ *   /cut-headers?kind=K     a header section cut short, then close; K is
+ *                             (default) "HTTP/1.1 200 OK\r\nContent-Le" -
+ *                               libcurl 7.88 takes that for a complete 200
+ *                               with an empty body
+ *                             status: "HTTP/1.1 20" (libcurl: error 52)
+ *                             len: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+ *                               (libcurl: error 18, body short)
+ *   /truncated-gzip         Content-Encoding: gzip; the body is the first half
+ *                           of a valid gzip stream of text, Content-Length the
+ *                           length of that half; then close (libcurl 7.88
+ *                           does not notice: it delivers what inflates, about
+ *                           3.5 of the 8 KiB, and succeeds)
+ *   /bad-gzip               Content-Encoding: gzip, a body that is not gzip
+ *                           (libcurl: error 61)
+ *   /gzip-bomb?mib=M        Content-Encoding: gzip, a complete and valid gzip
+ *                           body that inflates to M MiB of zeros (default 100,
+ *                           at most 4096); about 1/1000 of that on the wire
+ *   /malformed-headers?kind=K   a response with a broken header section, then
+ *                           close; K is one of
+ *                             nocolon (default): a header line without ':'
+ *                             space: "Content-Length : 5" (space before ':')
+ *                             badlen: "Content-Length: abc"
+ *                             twolen: two different Content-Length headers
+ *                             status: status line "HTTP/1.1 2xx Wat"
+ *                             huge: one header line of 200 KiB
+ *                             lf: bare "\n" line ends instead of "\r\n"
+ *   /redirect-loop          302 to /redirect-loop itself (keep-alive)
+ *   /status?code=N          status N (default 200) with "status N\n"
+ *   /delay?ms=D             "ok\n" after D ms (default 1000)
+ *   /empty-reply            reads the request, closes without a byte
+ *   /hang-after-headers     200 with Content-Length: 100 and no body, then
+ *                           silent until the client closes
+ *   anything else           404
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef FAULT_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+#define MAX_CONNS 1024
+#define REQ_MAX 16384 /* request line and headers */
+
+static atomic_int nconns;
+
+enum { KEEP, CLOSE, CLOSED };
+
+typedef struct conn {
+  int fd;
+  size_t len; /* bytes in buf */
+  char buf[REQ_MAX];
+} conn;
+
+typedef struct request {
+  char method[16];
+  char path[4096];
+  char query[4096];
+  int close;    /* the client asked for Connection: close, or HTTP/1.0 */
+  int head;     /* HEAD: no body in the answer */
+} request;
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+static int send_all(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static int send_str(int fd, const char *s) {
+  return send_all(fd, s, strlen(s));
+}
+
+/* Value of name in a query string "a=1&b=2"; def if absent or not a number. */
+static long long qparam(const char *query, const char *name, long long def) {
+  size_t nlen = strlen(name);
+  for (const char *p = query; p != NULL && *p != '\0';) {
+    if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+      char *end;
+      errno = 0;
+      long long v = strtoll(p + nlen + 1, &end, 10);
+      if (errno == 0 && end != p + nlen + 1) return v;
+      return def;
+    }
+    p = strchr(p, '&');
+    if (p != NULL) p++;
+  }
+  return def;
+}
+
+static void qstring(const char *query, const char *name, char *out, size_t n, const char *def) {
+  size_t nlen = strlen(name);
+  for (const char *p = query; p != NULL && *p != '\0';) {
+    if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+      size_t len = strcspn(p + nlen + 1, "&");
+      if (len >= n) len = n - 1;
+      memcpy(out, p + nlen + 1, len);
+      out[len] = '\0';
+      return;
+    }
+    p = strchr(p, '&');
+    if (p != NULL) p++;
+  }
+  snprintf(out, n, "%s", def);
+}
+
+/* Discards exactly n bytes of request body (buffered ones first). */
+static int skip_body(conn *c, unsigned long long n) {
+  size_t take = c->len < n ? c->len : (size_t)n;
+  memmove(c->buf, c->buf + take, c->len - take);
+  c->len -= take;
+  n -= take;
+  char scratch[4096];
+  while (n > 0) {
+    ssize_t r = recv(c->fd, scratch, n < sizeof scratch ? (size_t)n : sizeof scratch, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    n -= (unsigned long long)r;
+  }
+  return 0;
+}
+
+/* Reads one request's head (and skips its body).  0, or -1 when the
+ * client closed or sent something unusable (then answered 400/431). */
+static int read_request(conn *c, request *req) {
+  char *end;
+  while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
+    if (c->len == sizeof c->buf) {
+      send_str(c->fd, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return -1;
+    }
+    ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    c->len += (size_t)r;
+  }
+  size_t head_len = (size_t)(end - c->buf) + 4;
+  char head[REQ_MAX + 1];
+  memcpy(head, c->buf, head_len);
+  head[head_len] = '\0';
+  memmove(c->buf, c->buf + head_len, c->len - head_len);
+  c->len -= head_len;
+
+  memset(req, 0, sizeof *req);
+  char target[4096], version[16];
+  if (sscanf(head, "%15s %4095s %15s", req->method, target, version) != 3 || strncmp(version, "HTTP/1.", 7) != 0) {
+    send_str(c->fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    return -1;
+  }
+  char *q = strchr(target, '?');
+  if (q != NULL) *q++ = '\0';
+  snprintf(req->path, sizeof req->path, "%s", target);
+  snprintf(req->query, sizeof req->query, "%s", q ? q : "");
+  req->head = strcmp(req->method, "HEAD") == 0;
+  int keep_alive_10 = 0;
+  unsigned long long body = 0;
+  for (char *line = strstr(head, "\r\n"); line != NULL && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
+    const char *h = line + 2;
+    if (strncasecmp(h, "Content-Length:", 15) == 0) body = strtoull(h + 15, NULL, 10);
+    if (strncasecmp(h, "Connection:", 11) == 0) {
+      const char *v = h + 11;
+      const char *eol = strstr(v, "\r\n");
+      size_t vlen = eol ? (size_t)(eol - v) : strlen(v);
+      char val[64];
+      snprintf(val, sizeof val, "%.*s", (int)(vlen < 63 ? vlen : 63), v);
+      if (strcasestr(val, "close")) req->close = 1;
+      if (strcasestr(val, "keep-alive")) keep_alive_10 = 1;
+    }
+  }
+  if (strcmp(version, "HTTP/1.0") == 0 && !keep_alive_10) req->close = 1;
+  if (body > 0 && skip_body(c, body) != 0) return -1;
+  return 0;
+}
+
+/* A whole response with a small body. */
+static int respond(conn *c, const request *req, int status, const char *reason, const char *extra_headers,
+                   const char *body) {
+  char head[1024];
+  size_t blen = strlen(body);
+  snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+           reason, blen, extra_headers ? extra_headers : "", req->close ? "Connection: close\r\n" : "");
+  if (send_str(c->fd, head) != 0) return CLOSE;
+  if (!req->head && send_all(c->fd, body, blen) != 0) return CLOSE;
+  return req->close ? CLOSE : KEEP;
+}
+
+/* Reads (and drops) until the client closes. */
+static int wait_for_close(conn *c) {
+  char scratch[4096];
+  for (;;) {
+    ssize_t r = recv(c->fd, scratch, sizeof scratch, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return CLOSE;
+  }
+}
+
+/* ---- gzip ----------------------------------------------------------------- */
+
+typedef struct buf {
+  unsigned char *data;
+  size_t len;
+} buf;
+
+#ifdef FAULT_HAVE_ZLIB
+/* gzip of n bytes from src, or of zeros (src NULL); exits on failure. */
+static buf gzip_bytes(const unsigned char *src, unsigned long long n) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    fprintf(stderr, "fault-server: deflateInit2 failed\n");
+    exit(1);
+  }
+  static const unsigned char zeros[65536];
+  size_t cap = 1 << 16, len = 0;
+  unsigned char *out = malloc(cap);
+  unsigned long long fed = 0;
+  int rc;
+  do {
+    if (z.avail_in == 0 && fed < n) {
+      size_t chunk = n - fed < sizeof zeros ? (size_t)(n - fed) : sizeof zeros;
+      z.next_in = (unsigned char *)(src ? src + fed : zeros);
+      z.avail_in = (uInt)chunk;
+      fed += chunk;
+    }
+    if (cap - len < 65536) {
+      cap *= 2;
+      out = realloc(out, cap);
+    }
+    if (out == NULL) {
+      fprintf(stderr, "fault-server: out of memory\n");
+      exit(1);
+    }
+    z.next_out = out + len;
+    z.avail_out = (uInt)(cap - len);
+    rc = deflate(&z, fed == n && z.avail_in == 0 ? Z_FINISH : Z_NO_FLUSH);
+    len = cap - z.avail_out;
+  } while (rc != Z_STREAM_END);
+  deflateEnd(&z);
+  return (buf){out, len};
+}
+#else
+/* Without zlib: a gzip stream written by hand.  Zeros as one fixed-Huffman
+ * block (a literal 0, then matches of length 258 at distance 1); other data
+ * in stored blocks. */
+static uint32_t crc_table[256];
+
+static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n) {
+  if (crc_table[1] == 0) {
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      crc_table[i] = c;
+    }
+  }
+  crc = ~crc;
+  while (n--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+typedef struct bitw {
+  unsigned char *out;
+  size_t len, cap;
+  uint32_t acc;
+  int nbits;
+} bitw;
+
+static void bw_byte(bitw *w, unsigned char b) {
+  if (w->len == w->cap) {
+    w->cap = w->cap ? w->cap * 2 : 4096;
+    w->out = realloc(w->out, w->cap);
+    if (w->out == NULL) {
+      fprintf(stderr, "fault-server: out of memory\n");
+      exit(1);
+    }
+  }
+  w->out[w->len++] = b;
+}
+
+static void bw_bits(bitw *w, uint32_t v, int n) { /* LSB first */
+  w->acc |= v << w->nbits;
+  w->nbits += n;
+  while (w->nbits >= 8) {
+    bw_byte(w, (unsigned char)w->acc);
+    w->acc >>= 8;
+    w->nbits -= 8;
+  }
+}
+
+static void bw_huff(bitw *w, uint32_t code, int n) { /* Huffman codes: MSB first */
+  uint32_t r = 0;
+  for (int i = 0; i < n; i++) r |= ((code >> i) & 1u) << (n - 1 - i);
+  bw_bits(w, r, n);
+}
+
+static void bw_flush(bitw *w) {
+  if (w->nbits > 0) bw_bits(w, 0, 8 - w->nbits);
+}
+
+static void bw_le32(bitw *w, uint32_t v) {
+  for (int i = 0; i < 4; i++) bw_byte(w, (unsigned char)(v >> (8 * i)));
+}
+
+static buf gzip_bytes(const unsigned char *src, unsigned long long n) {
+  static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3};
+  bitw w = {0};
+  for (size_t i = 0; i < sizeof header; i++) bw_byte(&w, header[i]);
+  uint32_t crc = 0;
+  if (src == NULL) {
+    static const unsigned char zeros[65536];
+    for (unsigned long long done = 0; done < n;) {
+      size_t chunk = n - done < sizeof zeros ? (size_t)(n - done) : sizeof zeros;
+      crc = crc32_update(crc, zeros, chunk);
+      done += chunk;
+    }
+    bw_bits(&w, 1, 1); /* BFINAL */
+    bw_bits(&w, 1, 2); /* BTYPE 01: fixed Huffman */
+    unsigned long long left = n;
+    if (left > 0) {
+      bw_huff(&w, 0x30, 8); /* literal 0 */
+      left--;
+    }
+    for (; left >= 258; left -= 258) {
+      bw_huff(&w, 0xc5, 8); /* length symbol 285: 258 */
+      bw_huff(&w, 0, 5);    /* distance code 0: 1 */
+    }
+    for (; left > 0; left--) bw_huff(&w, 0x30, 8);
+    bw_huff(&w, 0, 7); /* end of block */
+    bw_flush(&w);
+  } else {
+    crc = crc32_update(0, src, (size_t)n);
+    unsigned long long done = 0;
+    do {
+      size_t chunk = n - done < 65535 ? (size_t)(n - done) : 65535;
+      bw_byte(&w, done + chunk == n ? 1 : 0); /* BFINAL, BTYPE 00: stored */
+      bw_byte(&w, (unsigned char)chunk);
+      bw_byte(&w, (unsigned char)(chunk >> 8));
+      bw_byte(&w, (unsigned char)~chunk);
+      bw_byte(&w, (unsigned char)(~chunk >> 8));
+      for (size_t i = 0; i < chunk; i++) bw_byte(&w, src[done + i]);
+      done += chunk;
+    } while (done < n);
+  }
+  bw_le32(&w, crc);
+  bw_le32(&w, (uint32_t)n);
+  return (buf){w.out, w.len};
+}
+#endif
+
+/* The gzip bombs made so far, one per size; never freed. */
+typedef struct bomb {
+  struct bomb *next;
+  long long mib;
+  buf gz;
+} bomb;
+static pthread_mutex_t bombs_mu = PTHREAD_MUTEX_INITIALIZER;
+static bomb *bombs;
+
+static buf gzip_bomb(long long mib) {
+  pthread_mutex_lock(&bombs_mu);
+  bomb *b = bombs;
+  while (b != NULL && b->mib != mib) b = b->next;
+  if (b == NULL && (b = malloc(sizeof *b)) != NULL) {
+    b->mib = mib;
+    b->gz = gzip_bytes(NULL, (unsigned long long)mib << 20);
+    b->next = bombs;
+    bombs = b;
+  }
+  pthread_mutex_unlock(&bombs_mu);
+  if (b == NULL) {
+    fprintf(stderr, "fault-server: out of memory\n");
+    exit(1);
+  }
+  return b->gz;
+}
+
+/* ---- the paths ------------------------------------------------------------ */
+
+static int do_reset_mid_body(conn *c) {
+  char body[1000];
+  memset(body, 'r', sizeof body);
+  if (send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n") !=
+          0 ||
+      send_all(c->fd, body, sizeof body) != 0)
+    return CLOSE;
+  sleep_ms(20); /* lets the partial body reach the client before the RST */
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(c->fd);
+  return CLOSED;
+}
+
+static int do_trickle(conn *c, const request *req) {
+  long long n = qparam(req->query, "bytes", 10);
+  long long delay = qparam(req->query, "delay_ms", 100);
+  if (n < 0) n = 0;
+  if (delay < 0) delay = 0;
+  char head[256];
+  snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %lld\r\n%s\r\n",
+           n, req->close ? "Connection: close\r\n" : "");
+  if (send_str(c->fd, head) != 0) return CLOSE;
+  if (req->head) return req->close ? CLOSE : KEEP;
+  for (long long i = 0; i < n; i++) {
+    sleep_ms((long)delay);
+    char b = (char)('a' + i % 26);
+    if (send_all(c->fd, &b, 1) != 0) return CLOSE;
+  }
+  return req->close ? CLOSE : KEEP;
+}
+
+static int do_endless(conn *c) {
+  if (send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n") != 0)
+    return CLOSE;
+  char chunk[16384];
+  memset(chunk, 'e', sizeof chunk);
+  while (send_all(c->fd, chunk, sizeof chunk) == 0) {
+  }
+  return CLOSE; /* EPIPE or ECONNRESET: the client is gone */
+}
+
+/* A valid gzip stream of about 8 KiB of text, made once. */
+static buf text_gz;
+
+static void make_text_gz(void) {
+  char text[8192];
+  size_t len = 0;
+  for (int i = 0; len + 80 < sizeof text; i++)
+    len += (size_t)snprintf(text + len, sizeof text - len, "line %d: the quick brown fox jumps over the lazy dog %d\n",
+                            i, i * 7919 % 10007);
+  text_gz = gzip_bytes((const unsigned char *)text, len);
+}
+
+static int do_truncated_gzip(conn *c) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, make_text_gz);
+  size_t half = text_gz.len / 2;
+  char head[256];
+  snprintf(head, sizeof head,
+           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n"
+           "Connection: close\r\n\r\n",
+           half);
+  if (send_str(c->fd, head) == 0) send_all(c->fd, text_gz.data, half);
+  return CLOSE;
+}
+
+static int do_gzip_bomb(conn *c, const request *req) {
+  long long mib = qparam(req->query, "mib", 100);
+  if (mib < 1) mib = 1;
+  if (mib > 4096) mib = 4096;
+  buf gz = gzip_bomb(mib);
+  char head[256];
+  snprintf(head, sizeof head,
+           "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Encoding: gzip\r\n"
+           "Content-Length: %zu\r\n%s\r\n",
+           gz.len, req->close ? "Connection: close\r\n" : "");
+  if (send_str(c->fd, head) != 0) return CLOSE;
+  if (!req->head && send_all(c->fd, gz.data, gz.len) != 0) return CLOSE;
+  return req->close ? CLOSE : KEEP;
+}
+
+static int do_malformed_headers(conn *c, const request *req) {
+  char kind[32];
+  qstring(req->query, "kind", kind, sizeof kind, "nocolon");
+  if (strcmp(kind, "nocolon") == 0) {
+    send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nthis header line has no colon\r\n"
+                    "Content-Length: 5\r\n\r\nhello");
+  } else if (strcmp(kind, "space") == 0) {
+    send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length : 5\r\n\r\nhello");
+  } else if (strcmp(kind, "badlen") == 0) {
+    send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: abc\r\n\r\nhello");
+  } else if (strcmp(kind, "twolen") == 0) {
+    send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n"
+                    "hello");
+  } else if (strcmp(kind, "status") == 0) {
+    send_str(c->fd, "HTTP/1.1 2xx Wat\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
+  } else if (strcmp(kind, "huge") == 0) {
+    enum { HUGE = 200 * 1024 };
+    char *line = malloc(HUGE + 16);
+    if (line == NULL) return CLOSE;
+    size_t n = (size_t)snprintf(line, 16, "X-Huge: ");
+    memset(line + n, 'h', HUGE);
+    n += HUGE;
+    memcpy(line + n, "\r\n", 2);
+    n += 2;
+    if (send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n") == 0 && send_all(c->fd, line, n) == 0)
+      send_str(c->fd, "Content-Length: 5\r\n\r\nhello");
+    free(line);
+  } else if (strcmp(kind, "lf") == 0) {
+    send_str(c->fd, "HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\n\nhello");
+  } else {
+    return respond(c, req, 400, "Bad Request", NULL, "unknown kind\n");
+  }
+  return CLOSE;
+}
+
+static int route(conn *c, const request *req) {
+  const char *p = req->path;
+  if (strcmp(p, "/ok") == 0) return respond(c, req, 200, "OK", NULL, "ok\n");
+  if (strcmp(p, "/reset-mid-body") == 0) return do_reset_mid_body(c);
+  if (strcmp(p, "/never") == 0) return wait_for_close(c);
+  if (strcmp(p, "/trickle") == 0) return do_trickle(c, req);
+  if (strcmp(p, "/endless") == 0) return do_endless(c);
+  if (strcmp(p, "/cut-headers") == 0) {
+    char kind[32];
+    qstring(req->query, "kind", kind, sizeof kind, "");
+    if (strcmp(kind, "status") == 0)
+      send_str(c->fd, "HTTP/1.1 20");
+    else if (strcmp(kind, "len") == 0)
+      send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n");
+    else
+      send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Le");
+    return CLOSE;
+  }
+  if (strcmp(p, "/bad-gzip") == 0)
+    return respond(c, req, 200, "OK", "Content-Encoding: gzip\r\n", "this is not a gzip stream, not at all\n");
+  if (strcmp(p, "/truncated-gzip") == 0) return do_truncated_gzip(c);
+  if (strcmp(p, "/gzip-bomb") == 0) return do_gzip_bomb(c, req);
+  if (strcmp(p, "/malformed-headers") == 0) return do_malformed_headers(c, req);
+  if (strcmp(p, "/redirect-loop") == 0)
+    return respond(c, req, 302, "Found", "Location: /redirect-loop\r\n", "");
+  if (strcmp(p, "/status") == 0) {
+    long long code = qparam(req->query, "code", 200);
+    if (code < 100 || code > 999) code = 200;
+    char body[32];
+    snprintf(body, sizeof body, "status %lld\n", code);
+    /* 1xx, 204 and 304 carry no body */
+    if (code < 200 || code == 204 || code == 304) body[0] = '\0';
+    return respond(c, req, (int)code, "Status", NULL, body);
+  }
+  if (strcmp(p, "/delay") == 0) {
+    long long ms = qparam(req->query, "ms", 1000);
+    sleep_ms(ms < 0 ? 0 : (long)ms);
+    return respond(c, req, 200, "OK", NULL, "ok\n");
+  }
+  if (strcmp(p, "/empty-reply") == 0) return CLOSE;
+  if (strcmp(p, "/hang-after-headers") == 0) {
+    if (send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n") != 0)
+      return CLOSE;
+    return wait_for_close(c);
+  }
+  return respond(c, req, 404, "Not Found", NULL, "not found\n");
+}
+
+static void *conn_main(void *arg) {
+  conn *c = arg;
+  request req;
+  int state = KEEP;
+  while (state == KEEP && read_request(c, &req) == 0) state = route(c, &req);
+  if (state != CLOSED) close(c->fd);
+  free(c);
+  atomic_fetch_sub(&nconns, 1);
+  return NULL;
+}
+
+static void on_term(int sig) {
+  (void)sig;
+  _exit(0);
+}
+
+static void usage(FILE *f) {
+  fputs("usage: fault-server [--port P]   (P = 0: any free port; prints port=N)\n", f);
+}
+
+int main(int argc, char **argv) {
+  long port = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+      char *end;
+      port = strtol(argv[++i], &end, 10);
+      if (*end != '\0' || port < 0 || port > 65535) {
+        usage(stderr);
+        return 2;
+      }
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      return 0;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_term;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0) {
+    perror("fault-server: socket");
+    return 1;
+  }
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  socklen_t alen = sizeof addr;
+  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 1024) != 0 ||
+      getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) {
+    fprintf(stderr, "fault-server: listen on 127.0.0.1:%ld: %s\n", port, strerror(errno));
+    return 1;
+  }
+  printf("port=%d\n", ntohs(addr.sin_port));
+  fflush(stdout);
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  for (;;) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) sleep_ms(10);
+      continue;
+    }
+    if (atomic_fetch_add(&nconns, 1) >= MAX_CONNS) {
+      atomic_fetch_sub(&nconns, 1);
+      close(fd);
+      continue;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = malloc(sizeof *c);
+    pthread_t t;
+    if (c == NULL) {
+      close(fd);
+      atomic_fetch_sub(&nconns, 1);
+      continue;
+    }
+    c->fd = fd;
+    c->len = 0;
+    if (pthread_create(&t, &attr, conn_main, c) != 0) {
+      close(fd);
+      free(c);
+      atomic_fetch_sub(&nconns, 1);
+    }
+  }
+}
