@@ -267,6 +267,7 @@ void sp_http_request_init(sp_http_request *req) {
   req->max_body = DEFAULT_MAX_BODY;
   req->connect_timeout_ns = DEFAULT_CONNECT_TIMEOUT_NS;
   req->timeout_ns = DEFAULT_TIMEOUT_NS;
+  req->worker = -1;
 }
 
 static void set_error(sp_http_response *r, int err, const char *fmt, const char *arg) {
@@ -347,6 +348,17 @@ static int resolve_entry(const char *host, long port, uint64_t timeout_ns, struc
   *out = curl_slist_append(NULL, s);
   free(s);
   return *out ? 0 : SP_ENOMEM;
+}
+
+/* The caller's "host:port:addrs" entry for host and port, as a list for
+ * CURLOPT_RESOLVE, or NULL. */
+static struct curl_slist *resolve_override(const sp_http_request *req, const char *host, long port) {
+  char prefix[300];
+  int n = snprintf(prefix, sizeof prefix, "%s:%ld:", host, port);
+  if (n < 0 || (size_t)n >= sizeof prefix) return NULL;
+  for (const char *const *e = req->resolve; e && *e; e++)
+    if (strncasecmp(*e, prefix, (size_t)n) == 0 && (*e)[n]) return curl_slist_append(NULL, *e);
+  return NULL;
 }
 
 static uint64_t remaining(uint64_t start, uint64_t total) {
@@ -497,13 +509,8 @@ static void hop_result(sp__xfer *x, sp_http_response *r) {
 }
 
 /* Runs one hop on the calling worker's driver and waits for it. */
-static int run_hop(sp__xfer *x, sp_http_response *r) {
-  sp__ioctx *ctx;
-  int err = sp__ioctx_current(&ctx);
-  if (err) {
-    set_error(r, err, "%s", sp_strerror(err));
-    return err;
-  }
+static int run_hop(sp__xfer *x, sp__ioctx *ctx, sp_http_response *r) {
+  int err;
   x->ctx = ctx;
   atomic_store(&x->state, X_RUNNING);
   memset(&x->done, 0, sizeof x->done);
@@ -594,7 +601,8 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
     if ((err = parse_target(url, &host, &port, resp))) break;
     curl_slist_free_all(x->resolve);
     x->resolve = NULL;
-    if (!is_ip_literal(host)) err = resolve_entry(host, port, left, &x->resolve, resp);
+    if (!is_ip_literal(host) && !(x->resolve = resolve_override(req, host, port)))
+      err = resolve_entry(host, port, left, &x->resolve, resp);
     curl_free(host);
     if (err) break;
     if (!left) {
@@ -605,7 +613,7 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
     /* The easy handle comes from (and goes back to) the hop's worker. */
     if (x->easy) sp__ioctx_easy_put(home, x->easy);
     x->easy = NULL;
-    if ((err = sp__ioctx_current(&home))) {
+    if ((err = sp__ioctx_get(req->worker, &home))) {
       set_error(resp, err, "%s", sp_strerror(err));
       break;
     }
@@ -615,7 +623,7 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
       break;
     }
     configure(x, req, url, method, with_body, remaining(start, req->timeout_ns));
-    err = run_hop(x, resp);
+    err = run_hop(x, home, resp);
     if (x->orphaned) { /* abandoned at shutdown: io_fini owns x now */
       x = NULL;
       break;

@@ -112,6 +112,9 @@ sp__io *sp__io_get(sp_runtime *rt);
 /* The I/O context of the calling task's worker, made (with its driver) on
  * first use.  Errors: SP_EPERM outside a task, SP_ENOMEM, SP_ESHUTDOWN. */
 int sp__ioctx_current(sp__ioctx **out);
+/* The I/O context of worker `worker` (modulo the number of workers; < 0:
+ * the calling task's), made on first use.  Same errors. */
+int sp__ioctx_get(int worker, sp__ioctx **out);
 /* Queues a command and wakes the driver.  False if the driver is gone
  * (shutdown): the command was not queued. */
 bool sp__ioctx_submit(sp__ioctx *ctx, sp__iocmd *cmd);

@@ -412,30 +412,33 @@ static int ctx_make(sp__io *io, unsigned wid, sp__ioctx **out) {
   return 0;
 }
 
-int sp__ioctx_current(sp__ioctx **out) {
+int sp__ioctx_get(int worker, sp__ioctx **out) {
   sp_worker *w = sp__cur_worker();
   if (!w || !sp__cur_task()) return SP_EPERM;
   sp_runtime *rt = w->rt;
   if (atomic_load(&rt->shutdown)) return SP_ESHUTDOWN;
+  unsigned wid = worker < 0 ? w->id : (unsigned)worker % rt->nworkers;
   sp__io *io = sp__io_get(rt);
   if (!io) return SP_ENOMEM;
-  sp__ioctx *ctx = atomic_load_explicit(&io->ctx[w->id], memory_order_acquire);
+  sp__ioctx *ctx = atomic_load_explicit(&io->ctx[wid], memory_order_acquire);
   if (ctx) {
     *out = ctx;
     return 0;
   }
-  /* Made by a task on this worker, under a mutex held across no park. */
+  /* Made under a mutex held across no park (the driver is spawned, not run). */
   pthread_mutex_lock(&io->make_lock);
-  ctx = atomic_load_explicit(&io->ctx[w->id], memory_order_acquire);
+  ctx = atomic_load_explicit(&io->ctx[wid], memory_order_acquire);
   int err = 0;
   if (!ctx) {
-    err = ctx_make(io, w->id, &ctx);
-    if (!err) atomic_store_explicit(&io->ctx[w->id], ctx, memory_order_release);
+    err = ctx_make(io, wid, &ctx);
+    if (!err) atomic_store_explicit(&io->ctx[wid], ctx, memory_order_release);
   }
   pthread_mutex_unlock(&io->make_lock);
   if (!err) *out = ctx;
   return err;
 }
+
+int sp__ioctx_current(sp__ioctx **out) { return sp__ioctx_get(-1, out); }
 
 /* At shutdown: every task (drivers included) has ended; the loops are
  * still open, so the libraries' socket callbacks can unregister. */

@@ -93,6 +93,24 @@ static void *main_basic(void *arg) {
   CHECK_RC(sp_http_get(web_url(url, sizeof url, "web.test", "/nope"), &r), 0);
   CHECK_EQ(r.status, 404);
   sp_http_response_free(&r);
+  /* a caller's address for a name the resolver does not know, on the
+   * multi handle of a chosen worker (5 % 2 workers = worker 1) */
+  {
+    char entry[128], u2[256];
+    snprintf(entry, sizeof entry, "nowhere.test:%d:127.0.0.1", web.port);
+    const char *const res[] = {entry, NULL};
+    sp_http_request q;
+    sp_http_request_init(&q);
+    q.url = web_url(u2, sizeof u2, "nowhere.test", "/hello.txt");
+    q.resolve = res;
+    q.worker = 5;
+    CHECK_RC(sp_http_fetch(&q, &r), 0);
+    CHECK_EQ(r.status, 200);
+    sp_http_response_free(&r);
+    q.resolve = NULL;
+    CHECK_RC(sp_http_fetch(&q, &r), SP_ENOTFOUND);
+    sp_http_response_free(&r);
+  }
   /* a name nobody knows */
   CHECK_RC(sp_http_get("http://missing.test/", &r), SP_ENOTFOUND);
   CHECKF(strstr(r.error, "missing.test"), "error '%s'", r.error);

@@ -56,7 +56,11 @@ typedef struct sp_http_request {
   const char *ca_file;          /* PEM file of CAs to trust instead of the system's, or NULL */
   int http_version;             /* enum sp_http_version */
   const char *user_agent;       /* NULL: "spindle/VERSION" */
-  const char *dns_servers;      /* NULL: the runtime's resolver settings */
+  const char *const *resolve;   /* "host:port:addr[,addr...]" entries (as curl's --resolve),
+                                   NULL-terminated: these hosts skip the resolver */
+  int worker;                   /* -1 (default): the calling task's worker; k >= 0: the
+                                   multi handle of worker k % workers (host affinity:
+                                   all of a host's connections in one pool) */
 } sp_http_request;
 
 /* Sets the defaults above. */
