@@ -62,6 +62,8 @@ typedef struct sp__xfer {
   size_t body_len, body_cap;
   char *hdrs;
   size_t hdrs_len, hdrs_cap;
+  char *reqhdrs;         /* with capture_request */
+  size_t reqhdrs_len, reqhdrs_cap;
   bool toobig, aborted, oom;
   bool headers_done;     /* the blank line ending the last header block came */
   int start_err;
@@ -171,6 +173,35 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
   return len;
 }
 
+/* Appends len bytes to a growable NUL-terminated buffer; false if out of
+ * memory or past max. */
+static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n, size_t max) {
+  if (*len + n + 1 > max) return false;
+  if (*cap - *len <= n) {
+    size_t c = *cap ? *cap : 1024;
+    while (c - *len <= n) c *= 2;
+    char *p = realloc(*buf, c);
+    if (!p) return false;
+    *buf = p;
+    *cap = c;
+  }
+  memcpy(*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return true;
+}
+
+/* libcurl's debug callback, used only to keep the request headers as sent. */
+static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *arg) {
+  (void)e;
+  sp__xfer *x = arg;
+  if (type == CURLINFO_HEADER_OUT) {
+    x->reqhdrs_len = 0; /* one block per request; the last one counts */
+    buf_append(&x->reqhdrs, &x->reqhdrs_len, &x->reqhdrs_cap, data, size, HEADERS_MAX);
+  }
+  return 0;
+}
+
 static void xfer_link(sp__ioctx *ctx, sp__xfer *x) {
   x->prev = NULL;
   x->next = ctx->xfers;
@@ -246,6 +277,7 @@ static void xfer_free(sp__xfer *x) {
   curl_slist_free_all(x->headers);
   free(x->body);
   free(x->hdrs);
+  free(x->reqhdrs);
   free(x);
 }
 
@@ -403,6 +435,11 @@ static int configure(sp__xfer *x, const sp_http_request *req, const char *url, c
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, secs);
   }
   if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+  if (req->capture_request) {
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+    curl_easy_setopt(e, CURLOPT_DEBUGDATA, x);
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+  }
   if (strcasecmp(method, "HEAD") == 0) {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (with_body) {
@@ -496,6 +533,11 @@ static void hop_result(sp__xfer *x, sp_http_response *r) {
   r->timings.ttfb_ns = info_us(e, CURLINFO_STARTTRANSFER_TIME_T);
   free(r->headers);
   free(r->body);
+  free(r->request_headers);
+  r->request_headers = x->reqhdrs;
+  r->request_headers_len = x->reqhdrs_len;
+  x->reqhdrs = NULL;
+  x->reqhdrs_len = x->reqhdrs_cap = 0;
   r->headers = x->hdrs;
   r->headers_len = x->hdrs_len;
   r->body = x->on_body ? NULL : x->body;
@@ -716,7 +758,9 @@ void sp_http_response_free(sp_http_response *resp) {
   free(resp->content_type);
   free(resp->headers);
   free(resp->body);
+  free(resp->request_headers);
   resp->url = resp->redirect_url = resp->content_type = resp->headers = resp->body = NULL;
+  resp->request_headers = NULL;
 }
 
 void sp_http_get_stats(sp_runtime *rt, sp_http_stats *out) {

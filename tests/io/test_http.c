@@ -87,6 +87,18 @@ static void *main_basic(void *arg) {
          "content-type header '%s'", v);
   CHECK_EQ(sp_http_header(&r, "x-missing", v, sizeof v), -1);
   CHECK(r.timings.total_ns > 0 && r.timings.ttfb_ns > 0);
+  CHECK(r.request_headers == NULL); /* only kept when asked */
+  sp_http_response_free(&r);
+  {
+    sp_http_request q;
+    sp_http_request_init(&q);
+    q.url = url;
+    q.capture_request = true;
+    CHECK_RC(sp_http_fetch(&q, &r), 0);
+    CHECKF(r.request_headers && strncmp(r.request_headers, "GET /hello.txt HTTP/1.1\r\n", 25) == 0 &&
+               strstr(r.request_headers, "Host: web.test:") && strstr(r.request_headers, "\r\n\r\n"),
+           "request headers '%s'", r.request_headers ? r.request_headers : "(null)");
+  }
   CHECK_EQ(r.error[0], '\0');
   sp_http_response_free(&r);
   /* a 404 is a response, not an error */

@@ -58,6 +58,7 @@ typedef struct sp_http_request {
   const char *user_agent;       /* NULL: "spindle/VERSION" */
   const char *const *resolve;   /* "host:port:addr[,addr...]" entries (as curl's --resolve),
                                    NULL-terminated: these hosts skip the resolver */
+  bool capture_request;         /* keep the request's header block in the response */
   int worker;                   /* -1 (default): the calling task's worker; k >= 0: the
                                    multi handle of worker k % workers (host affinity:
                                    all of a host's connections in one pool) */
@@ -82,6 +83,8 @@ typedef struct sp_http_response {
   char *content_type;     /* or NULL */
   char *headers;          /* the last response's header block, "Name: value\r\n"... */
   size_t headers_len;
+  char *request_headers;  /* with capture_request: the last request's header block as sent */
+  size_t request_headers_len;
   char *body;             /* collected body (NUL-terminated), NULL with on_body */
   size_t body_len;        /* decoded body bytes received (also with on_body) */
   uint64_t wire_bytes;    /* body bytes as received, before decoding */

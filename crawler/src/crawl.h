@@ -1,0 +1,88 @@
+/*
+ * crawl.h - the crawl engine behind spindle-crawl.
+ *
+ * A crawl runs `concurrency` fetcher tasks on a spindle runtime.  They share
+ * one frontier: per-host FIFO queues (breadth-first within a host) on a ring
+ * of hosts served round-robin, a seen set of URL fingerprints, and per-host
+ * politeness state (robots.txt rules, connections in flight, the earliest
+ * time of the next request).  Each host is pinned to one worker's HTTP
+ * connection pool, so the per-host limit holds at the server.
+ */
+#ifndef SPINDLE_CRAWL_CRAWL_H
+#define SPINDLE_CRAWL_CRAWL_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CRAWL_VERSION "0.1.0"
+
+typedef struct crawl_config {
+  char **seeds;               /* seed URLs */
+  size_t nseeds;
+  unsigned workers;           /* runtime workers; 0: one per CPU */
+  unsigned concurrency;       /* transfers in flight (fetcher tasks) */
+  unsigned per_host;          /* transfers in flight per host */
+  double delay_s;             /* minimum seconds between requests to one host */
+  long max_pages;             /* pages attempted at most (0: no limit) */
+  int max_depth;              /* links followed from a seed (-1: no limit) */
+  size_t max_bytes;           /* decoded body bytes per page */
+  double max_time_s;          /* stop dispatching after this long (0: none) */
+  double timeout_s;           /* per request */
+  int retries;                /* for timeouts, connection failures and 5xx */
+  int max_redirects;          /* hops followed per URL */
+  char **allow_domains;       /* hosts allowed besides the seeds' (subdomains too) */
+  size_t nallow_domains;
+  bool any_host;              /* no host scope at all */
+  regex_t *include;           /* a URL must match one of these, if any */
+  size_t ninclude;
+  regex_t *exclude;           /* and none of these */
+  size_t nexclude;
+  const char *user_agent;     /* full User-Agent header */
+  char *robots_agent;         /* product token matched in robots.txt */
+  bool ignore_robots;
+  char **headers;             /* extra request headers, NULL-terminated */
+  char **resolve;             /* host:port:addr entries, NULL-terminated */
+  const char *dns_servers;
+  bool insecure;
+  const char *output_path;    /* JSON lines, "-" for stdout, NULL: none */
+  const char *warc_path;
+  const char *state_dir;
+  const char *stats_path;
+  bool quiet;
+  bool progress;              /* force the status line even when not a terminal */
+} crawl_config;
+
+void crawl_config_init(crawl_config *c);
+
+typedef struct crawl_summary {
+  long pages;                 /* URLs attempted (lines written) */
+  long ok;                    /* 2xx */
+  long redirects;             /* 3xx */
+  long client_errors;         /* 4xx */
+  long server_errors;         /* 5xx */
+  long failed;                /* no response: DNS, connect, timeout, too big ... */
+  long robots_skipped;        /* URLs disallowed by robots.txt */
+  long queued;                /* left in the frontier (stopped early, or limits) */
+  long retries;
+  uint64_t bytes;             /* decoded body bytes */
+  double seconds;
+  bool interrupted;           /* SIGINT or --max-time */
+  long errors_by_code[16];    /* failed, by kind (see crawl_error_kind) */
+} crawl_summary;
+
+/* Runs the crawl; fills *sum.  Returns 0, or a spindle error code when it
+ * could not run at all (message on stderr). */
+int crawl_run(const crawl_config *cfg, crawl_summary *sum);
+
+/* Asks a running crawl to stop dispatching (SIGINT): in-flight transfers
+ * finish, everything is flushed.  Async-signal-safe. */
+void crawl_request_stop(void);
+
+/* Prints the summary (human-readable) and writes it as JSON to path. */
+void crawl_print_summary(const crawl_summary *sum, FILE *f);
+int crawl_write_stats(const crawl_summary *sum, const char *path);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * seen.h - the set of URLs already queued: 64-bit fingerprints of their
+ * normalised keys in an open-addressing table, 8 bytes a URL (at 3/4 load,
+ * about 11 bytes), so tens of millions fit in a few hundred MB.  Two keys
+ * share a fingerprint with probability about n^2 / 2^65 (1 in 7,000 at 50
+ * million URLs): such a URL would be skipped as already seen.
+ */
+#ifndef SPINDLE_CRAWL_SEEN_H
+#define SPINDLE_CRAWL_SEEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct crawl_seen {
+  uint64_t *slots; /* 0: empty */
+  size_t cap;      /* a power of two */
+  size_t n;
+} crawl_seen;
+
+uint64_t crawl_fingerprint(const char *key);
+/* Adds fp; 1 if added, 0 if it was there, -1 out of memory. */
+int crawl_seen_add(crawl_seen *s, uint64_t fp);
+bool crawl_seen_has(const crawl_seen *s, uint64_t fp);
+void crawl_seen_free(crawl_seen *s);
+
+#endif
