@@ -1,101 +1,157 @@
 #!/usr/bin/env bash
-# tools/demo.sh [--sleep SECONDS] [--scale SCALE] [--tasks N] - spindle's demo.
+# tools/demo.sh [--hosts N] [--pages N] [--concurrency N] [--out DIR] - crawl a demo site.
 #
-# Installs the dependencies (tools/setup.sh), builds spindle (build/,
-# RelWithDebInfo) and runs the three programs of the asyncio tutorial that
-# spindle grows from, timing each:
-#   seed-sleep  [SECONDS]   one task awaiting sleep(SECONDS)        (default 10: about 10 s)
-#   seed-gather [SCALE]     two tasks sleeping 5 s and 4 s, gathered (about 5 s, not 9 s)
-#   seed-many   --tasks N   N tasks each sleeping 1 s, gathered      (default 10000: about 1 s)
+# On a fresh Debian 12 machine: installs the dependencies (tools/setup.sh),
+# builds spindle (build/), generates a demo site of interlinked pages over
+# several virtual hosts (tools/sitegen.c: robots.txt rules, broken links,
+# non-HTML files, and the exact set of pages a correct crawl must reach),
+# serves it with nginx on 127.0.0.1 and names its hosts with dnsmasq on
+# 127.0.0.1, crawls it with spindle-crawl, checks the crawl against the
+# expected set, prints the summary and where the output went, and stops the
+# servers it started.  Nothing leaves the machine.
 #
-# Environment:
-#   SPINDLE_BUILD_DIR     build directory (default: build/ in the repository root)
-#   SPINDLE_SKIP_SETUP=1  do not run tools/setup.sh
-#   JOBS                  parallel compile jobs (default: nproc)
-#   SPINDLE_WORKERS, SPINDLE_STATS=1   passed on to the programs (see README.md)
+#   --hosts N        virtual hosts (default 4)
+#   --pages N        HTML pages in all (default 2000)
+#   --concurrency N  transfers in flight (default 64)
+#   --out DIR        where the site and the crawl's output go (default build/demo)
+#
+# Environment: SPINDLE_BUILD_DIR (default build/), SPINDLE_SKIP_SETUP=1,
+# JOBS (parallel compile jobs).  The seed tutorial's three asyncio programs
+# in C: tools/seed-demo.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SPINDLE_BUILD_DIR:-$root/build}
 jobs=${JOBS:-$(nproc)}
-sleep_args=()
-gather_args=()
-many_args=()
+hosts=4
+pages=2000
+concurrency=64
+out=
+pids=()
 
-usage() {
-  sed -n '2,16s/^# \{0,1\}//p' "$0"
-}
-
-say() {
-  printf '\n== demo.sh: %s\n' "$*"
-}
-
+usage() { sed -n '2,20s/^# \{0,1\}//p' "$0"; }
+say() { printf '\n== demo.sh: %s\n' "$*"; }
 die() {
   echo "demo.sh: error: $*" >&2
   exit 1
 }
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
 
 parse_args() {
   while [ $# -gt 0 ]; do
     case "$1" in
-      --sleep) [ $# -ge 2 ] || die "--sleep needs SECONDS"; sleep_args=("$2"); shift ;;
-      --scale) [ $# -ge 2 ] || die "--scale needs SCALE"; gather_args=("$2"); shift ;;
-      --tasks) [ $# -ge 2 ] || die "--tasks needs N"; many_args=(--tasks "$2"); shift ;;
+      --hosts | --pages | --concurrency | --out)
+        [ $# -ge 2 ] || { usage >&2; die "$1 needs a value"; }
+        case "$1" in
+          --hosts) is_uint "$2" || die "--hosts wants a positive number, not '$2'"; hosts=$2 ;;
+          --pages) is_uint "$2" || die "--pages wants a positive number, not '$2'"; pages=$2 ;;
+          --concurrency) is_uint "$2" || die "--concurrency wants a positive number, not '$2'"; concurrency=$2 ;;
+          --out) out=$2 ;;
+        esac
+        shift 2
+        ;;
       -h | --help) usage; exit 0 ;;
       *) usage >&2; die "unknown argument '$1'" ;;
     esac
-    shift
+  done
+  out=${out:-$build/demo}
+}
+
+# Stops what this script started, by PID.
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
   done
 }
 
-setup() {
-  if [ "${SPINDLE_SKIP_SETUP:-0}" = 1 ]; then
-    say "setup skipped (SPINDLE_SKIP_SETUP=1)"
-    return 0
+# A TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+  local p i
+  for i in $(seq 1 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free port found on 127.0.0.1"
+}
+
+# Waits (at most 10 s) until something accepts on 127.0.0.1:$1; $2 is the
+# server's PID, which must stay alive.
+wait_port() {
+  local i
+  for i in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+build_all() {
+  if [ "${SPINDLE_SKIP_SETUP:-0}" != 1 ]; then
+    say "setup: bash tools/setup.sh"
+    bash "$root/tools/setup.sh"
   fi
-  say "setup: bash tools/setup.sh"
-  bash "$root/tools/setup.sh"
-}
-
-build() {
   say "build: $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_BUILD_EXAMPLES=ON
-  cmake --build "$build" -j "$jobs" --target seed-sleep seed-gather seed-many
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" -j "$jobs" --target spindle-crawl spindle-sitegen >/dev/null
 }
 
-# run PROGRAM ARGS...: runs build/bin/PROGRAM, echoing the command line and
-# then its wall-clock time.
-run() {
-  local program=$build/bin/$1 TIMEFORMAT="-- $1: %R s wall clock"
-  shift
-  [ -x "$program" ] || die "$program was not built"
-  say "${program#"$root"/}${*:+ $*}"
-  time "$program" "$@"
+start_servers() {
+  rm -rf "$out"
+  mkdir -p "$out"
+  web_port=$(free_port)
+  say "site: $hosts hosts, $pages pages, in $out/site"
+  "$build/bin/spindle-sitegen" --out "$out/site" --hosts "$hosts" --pages "$pages" --port "$web_port"
+  /usr/sbin/nginx -p "$out/site/" -c "$out/site/nginx.conf" -e "$out/site/error.log" &
+  pids+=($!)
+  wait_port "$web_port" "${pids[-1]}" || die "nginx did not start (see $out/site/error.log)"
+  dns_port=$(free_port)
+  mapfile -t records <"$out/site/dnsmasq.args"
+  local as_root=()
+  [ "$(id -u)" -eq 0 ] && as_root=(--user=root --group=root)
+  /usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --local=/#/ \
+    --bind-interfaces --listen-address=127.0.0.1 --port="$dns_port" --pid-file= \
+    --log-facility="$out/site/dnsmasq.log" "${as_root[@]}" "${records[@]}" &
+  pids+=($!)
+  wait_port "$dns_port" "${pids[-1]}" || die "dnsmasq did not start (see $out/site/dnsmasq.log)"
+  echo "nginx on 127.0.0.1:$web_port, dnsmasq on 127.0.0.1:$dns_port"
 }
 
-# 1. asyncio: loop.run_until_complete(sleep()) with asyncio.sleep(10).
-run_sleep() {
-  run seed-sleep "${sleep_args[@]}"
+crawl() {
+  local seed="http://h0.demo.test:$web_port/"
+  say "crawl: spindle-crawl --allow-domain demo.test $seed"
+  "$build/bin/spindle-crawl" --allow-domain demo.test --dns-server "127.0.0.1:$dns_port" \
+    --concurrency "$concurrency" --output "$out/crawl.jsonl" --warc "$out/crawl.warc.gz" \
+    --stats "$out/stats.json" "$seed"
 }
 
-# 2. asyncio: gather(coroutine_1(), coroutine_2()), sleeping 5 s and 4 s.
-run_gather() {
-  run seed-gather "${gather_args[@]}"
-}
-
-# 3. asyncio: 10,000 ensure_future(sleep()) of 1 s each, gathered.
-run_many() {
-  run seed-many "${many_args[@]}"
+# Every expected page fetched with 200, nothing else with 200.
+check() {
+  local got expected missing extra
+  got=$(grep -o '"url":"[^"]*","final_url":[^,]*,"status":200' "$out/crawl.jsonl" |
+    sed 's/^"url":"\([^"]*\)".*/\1/' | "$build/bin/spindle-crawl" --normalize - | sort -u)
+  expected=$(sort -u "$out/site/expected.txt")
+  missing=$(comm -13 <(echo "$got") <(echo "$expected") | grep -c . || true)
+  extra=$(comm -23 <(echo "$got") <(echo "$expected") | grep -c . || true)
+  say "check: $(echo "$expected" | grep -c .) pages expected; $missing missing, $extra unexpected"
+  [ "$missing" -eq 0 ] && [ "$extra" -eq 0 ] || die "the crawl does not match $out/site/expected.txt"
+  echo "output: $out/crawl.jsonl (one JSON object per URL), $out/crawl.warc.gz (WARC), $out/stats.json"
 }
 
 main() {
   parse_args "$@"
-  setup
-  build
-  run_sleep
-  run_gather
-  run_many
-  say "done"
+  trap cleanup EXIT
+  build_all
+  start_servers
+  crawl
+  check
 }
 
 main "$@"

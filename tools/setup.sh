@@ -16,6 +16,8 @@ set -euo pipefail
 # port 53.  Bookworm's nginx-light and nginx-core are only the nginx package
 # plus extra modules; the tests need none of them.  openssl makes the TLS
 # test's self-signed certificate; ca-certificates are libcurl's default CAs.
+# The crawler: gumbo (HTML5 parser), jansson (JSON output), SQLite (state),
+# OpenSSL's libcrypto (WARC digests).
 packages=(
   build-essential
   cmake
@@ -29,7 +31,17 @@ packages=(
   dnsmasq-base
   openssl
   ca-certificates
+  libgumbo-dev
+  libjansson-dev
+  libsqlite3-dev
+  libssl-dev
 )
+# tests/crawler/test_warc.c reads its WARC files back with the npm package
+# warcio (installed by the test into $SPINDLE_NPM_DIR, default
+# /tmp/spindle-npm, from the npm registry): node >= 18 (bookworm: 18.x) and
+# npm.  NodeSource's nodejs bundles npm and conflicts with Debian's npm.
+packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 bench_packages=(golang-go libboost-context-dev wrk)
 missing=()
 policy_rc_d=/usr/sbin/policy-rc.d

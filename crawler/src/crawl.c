@@ -1,0 +1,815 @@
+/*
+ * crawl.c - the crawl engine (crawl.h explains the shape).
+ *
+ * Invariants, all guarded by C.lock (a spindle mutex: held only for
+ * in-memory work, never across a fetch or a write):
+ *   - a URL is queued at most once: its fingerprint enters `seen` when it is
+ *     queued, and never leaves;
+ *   - a host is on the ring exactly when its queue is not empty;
+ *   - host->active counts its transfers in flight (robots.txt included) and
+ *     never exceeds per_host; `inflight` is the sum over hosts;
+ *   - `reserved` counts pages dispatched; it never exceeds max_pages, so
+ *     the page limit is exact: a retry reuses its page's reservation.
+ * The crawl is over when nothing is queued and nothing is in flight, or,
+ * once stopping (SIGINT, --max-time, the page limit), when nothing is in
+ * flight.
+ */
+#include "crawl.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <spindle/spindle.h>
+
+#include "links.h"
+#include "robots.h"
+#include "seen.h"
+#include "state.h"
+#include "url.h"
+#include "warc.h"
+
+#define HOST_BUCKETS 4096
+#define ROBOTS_MAX_BYTES (500u * 1024u) /* RFC 9309 2.5: parse at least 500 KiB */
+#define WAIT_SLICE_NS 100000000ull     /* waiting fetchers look at the stop flag this often */
+
+enum { ROBOTS_UNKNOWN = 0, ROBOTS_FETCHING, ROBOTS_READY };
+
+typedef struct item {
+  struct item *next;
+  char *url;
+  char *referrer;
+  int depth;
+  int redirects;
+  int retries;
+  uint64_t not_before; /* retry backoff */
+} item;
+
+typedef struct host {
+  char *key;           /* scheme://host:port */
+  int robots_state;
+  crawl_robots *robots;
+  uint64_t delay_ns;
+  unsigned active;
+  uint64_t next_ns;    /* earliest start of the next request */
+  item *head, *tail;
+  int worker;          /* the HTTP pool its transfers use */
+  bool in_ring;
+  struct host *ring_next, *ring_prev;
+  struct host *hnext;
+} host;
+
+typedef enum { JOB_NONE, JOB_PAGE, JOB_ROBOTS } job_kind;
+
+typedef struct job {
+  job_kind kind;
+  host *h;
+  item *it;
+} job;
+
+static struct crawler {
+  const crawl_config *cfg;
+  sp_mutex lock;
+  host *hosts[HOST_BUCKETS];
+  host *ring;          /* cursor into the ring of hosts with queued URLs */
+  long nring;
+  crawl_seen seen;
+  char **seed_hosts;
+  size_t nseed_hosts;
+  long queued, inflight, reserved;
+  bool stopping, finished;
+  sp_sem wake;
+  long nwaiting;
+  uint64_t start_ns, deadline_ns;
+  FILE *out;
+  sp_mutex out_lock;
+  crawl_warc *warc;
+  bool warc_failed;
+  crawl_state *state;
+  crawl_summary *sum;
+  unsigned nworkers;
+} C;
+
+static atomic_int stop_requested;
+
+void crawl_request_stop(void) { atomic_store(&stop_requested, 1); }
+
+void crawl_config_init(crawl_config *c) {
+  memset(c, 0, sizeof *c);
+  c->concurrency = 64;
+  c->per_host = 4;
+  c->max_depth = -1;
+  c->max_bytes = 10u << 20;
+  c->timeout_s = 30;
+  c->retries = 2;
+  c->max_redirects = 5;
+  c->user_agent = "spindle-crawl/" CRAWL_VERSION;
+}
+
+/* ----------------------------------------------------------------- errors */
+
+enum { EK_DNS, EK_CONNECT, EK_TIMEOUT, EK_TOO_BIG, EK_RESET, EK_TLS, EK_PROTOCOL, EK_REDIRECTS, EK_OTHER, EK_N };
+static const char *const kind_names[EK_N] = {"dns", "connect", "timeout", "too_big", "reset",
+                                             "tls", "protocol", "redirects", "other"};
+
+static int error_kind(int rc, int curl_code) {
+  switch (rc) {
+  case SP_ENOTFOUND:
+  case SP_ENODATA:
+  case SP_EDNS:
+  case SP_EDNSREFUSED: return EK_DNS;
+  case -ECONNREFUSED:
+  case -EHOSTUNREACH:
+  case -ENETUNREACH: return EK_CONNECT;
+  case SP_ETIMEDOUT: return EK_TIMEOUT;
+  case SP_ETOOBIG: return EK_TOO_BIG;
+  case -ECONNRESET:
+  case -EPIPE: return EK_RESET;
+  case SP_EREDIRECTS: return EK_REDIRECTS;
+  }
+  if (curl_code == 35 || curl_code == 60 || curl_code == 58 || curl_code == 77) return EK_TLS;
+  if (curl_code == 7) return EK_CONNECT;
+  if (curl_code == 56) return EK_RESET;
+  if (rc == SP_EHTTP) return EK_PROTOCOL;
+  return EK_OTHER;
+}
+
+/* Worth another try later: the server or the path to it may recover. */
+static bool retryable(int rc, long status) {
+  if (rc == 0) return status >= 500 && status <= 599;
+  return rc == SP_ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET || rc == SP_EHTTP;
+}
+
+/* ------------------------------------------------------------------ hosts */
+
+static size_t hash_str(const char *s) {
+  size_t h = 5381;
+  for (; *s; s++) h = h * 33 + (unsigned char)*s;
+  return h;
+}
+
+static host *host_get(const char *key) {
+  size_t b = hash_str(key) % HOST_BUCKETS;
+  for (host *h = C.hosts[b]; h; h = h->hnext)
+    if (strcmp(h->key, key) == 0) return h;
+  host *h = calloc(1, sizeof *h);
+  if (!h || !(h->key = strdup(key))) {
+    free(h);
+    return NULL;
+  }
+  h->delay_ns = (uint64_t)(C.cfg->delay_s * 1e9);
+  h->robots_state = C.cfg->ignore_robots ? ROBOTS_READY : ROBOTS_UNKNOWN;
+  h->worker = (int)(hash_str(key) % (C.nworkers ? C.nworkers : 1));
+  h->hnext = C.hosts[b];
+  C.hosts[b] = h;
+  return h;
+}
+
+static void ring_add(host *h) {
+  if (h->in_ring) return;
+  h->in_ring = true;
+  C.nring++;
+  if (!C.ring) {
+    h->ring_next = h->ring_prev = h;
+    C.ring = h;
+    return;
+  }
+  h->ring_prev = C.ring->ring_prev; /* at the back: just before the cursor */
+  h->ring_next = C.ring;
+  C.ring->ring_prev->ring_next = h;
+  C.ring->ring_prev = h;
+}
+
+static void ring_remove(host *h) {
+  if (!h->in_ring) return;
+  h->in_ring = false;
+  C.nring--;
+  if (h->ring_next == h) {
+    C.ring = NULL;
+  } else {
+    h->ring_prev->ring_next = h->ring_next;
+    h->ring_next->ring_prev = h->ring_prev;
+    if (C.ring == h) C.ring = h->ring_next;
+  }
+  h->ring_next = h->ring_prev = NULL;
+}
+
+static void host_push(host *h, item *it) {
+  it->next = NULL;
+  if (h->tail)
+    h->tail->next = it;
+  else
+    h->head = it;
+  h->tail = it;
+  C.queued++;
+  ring_add(h);
+}
+
+static item *host_pop(host *h) {
+  item *it = h->head;
+  h->head = it->next;
+  if (!h->head) {
+    h->tail = NULL;
+    ring_remove(h);
+  }
+  C.queued--;
+  return it;
+}
+
+static void item_free(item *it) {
+  if (!it) return;
+  free(it->url);
+  free(it->referrer);
+  free(it);
+}
+
+/* Wakes fetchers waiting for work, at most as many as wait. */
+static void wake_waiters(long n) {
+  while (n-- > 0 && sp_sem_value(&C.wake) < C.nwaiting) sp_sem_release(&C.wake);
+}
+
+/* ------------------------------------------------------------------ scope */
+
+static bool in_scope(const char *url, const char *hostname) {
+  const crawl_config *cfg = C.cfg;
+  bool ok = cfg->any_host;
+  for (size_t i = 0; !ok && i < C.nseed_hosts; i++) ok = strcasecmp(hostname, C.seed_hosts[i]) == 0;
+  for (size_t i = 0; !ok && i < cfg->nallow_domains; i++) ok = crawl_host_in_domain(hostname, cfg->allow_domains[i]);
+  if (!ok) return false;
+  if (cfg->ninclude) {
+    bool any = false;
+    for (size_t i = 0; !any && i < cfg->ninclude; i++) any = regexec(&cfg->include[i], url, 0, NULL, 0) == 0;
+    if (!any) return false;
+  }
+  for (size_t i = 0; i < cfg->nexclude; i++)
+    if (regexec(&cfg->exclude[i], url, 0, NULL, 0) == 0) return false;
+  return true;
+}
+
+/*
+ * Queues url (absolute, as found) unless out of scope or seen.  Lock held.
+ * Returns 1 if queued, 0 if skipped, -1 out of memory.  record: also store
+ * it in the state database (false when loading from there).
+ */
+static int enqueue(const char *url, const char *referrer, int depth, int redirects, bool record) {
+  char *scheme = NULL, *hostname = NULL, *key = NULL;
+  int port = 0, r = 0;
+  if (crawl_url_split(url, &scheme, &hostname, &port, NULL) != 0) goto out;
+  if (!in_scope(url, hostname)) goto out;
+  if (crawl_url_normalize(url, &key) != 0) goto out;
+  int added = crawl_seen_add(&C.seen, crawl_fingerprint(key));
+  if (added <= 0) {
+    r = added;
+    goto out;
+  }
+  char hk[600];
+  snprintf(hk, sizeof hk, "%s://%s:%d", scheme, hostname, port);
+  host *h = host_get(hk);
+  item *it = calloc(1, sizeof *it);
+  if (!h || !it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
+    item_free(it);
+    r = -1;
+    goto out;
+  }
+  it->depth = depth;
+  it->redirects = redirects;
+  host_push(h, it);
+  if (record && C.state) crawl_state_queue(C.state, key, url, referrer, depth, redirects);
+  r = 1;
+out:
+  free(scheme);
+  free(hostname);
+  free(key);
+  return r;
+}
+
+/* ------------------------------------------------------------ dispatching */
+
+static bool over_limits(uint64_t now) {
+  if (atomic_load(&stop_requested) || (C.deadline_ns && now >= C.deadline_ns)) {
+    if (!C.stopping) C.sum->interrupted = true;
+    C.stopping = true;
+  }
+  if (C.cfg->max_pages && C.reserved >= C.cfg->max_pages) C.stopping = true;
+  return C.stopping;
+}
+
+static const char *url_path(const char *url) {
+  const char *p = strstr(url, "://");
+  p = p ? strpbrk(p + 3, "/?") : NULL;
+  return p && *p == '/' ? p : "/";
+}
+
+/* Pops h's next URL that robots.txt allows and whose retry time has come;
+ * disallowed ones are dropped (and counted).  NULL if none.  Lock held. */
+static item *next_allowed(host *h, uint64_t now, uint64_t *wait_until) {
+  while (h->head) {
+    if (h->head->not_before > now) {
+      if (h->head->not_before < *wait_until) *wait_until = h->head->not_before;
+      return NULL;
+    }
+    item *it = host_pop(h);
+    if (!h->robots || crawl_robots_allowed(h->robots, url_path(it->url))) return it;
+    C.sum->robots_skipped++;
+    if (C.state) {
+      crawl_state_begin(C.state);
+      crawl_state_done(C.state, it->url, NULL);
+      crawl_state_commit(C.state);
+    }
+    item_free(it);
+  }
+  return NULL;
+}
+
+/* The next thing to do, or JOB_NONE with *wait_until the earliest time
+ * something may become ready (UINT64_MAX when only a completion can make it
+ * so).  Hosts are served round-robin from the ring's cursor.  Lock held. */
+static job pick(uint64_t now, uint64_t *wait_until) {
+  job j = {JOB_NONE, NULL, NULL};
+  *wait_until = UINT64_MAX;
+  if (over_limits(now)) return j;
+  for (long i = 0, n = C.nring; i < n && C.ring; i++) {
+    host *h = C.ring;
+    C.ring = h->ring_next; /* the cursor moves on whatever happens to h */
+    if (h->active >= C.cfg->per_host) continue;
+    if (h->robots_state == ROBOTS_UNKNOWN) {
+      h->robots_state = ROBOTS_FETCHING;
+      h->active++;
+      j.kind = JOB_ROBOTS;
+      j.h = h;
+      return j;
+    }
+    if (h->robots_state != ROBOTS_READY) continue;
+    if (now < h->next_ns) {
+      if (h->next_ns < *wait_until) *wait_until = h->next_ns;
+      continue;
+    }
+    item *it = next_allowed(h, now, wait_until);
+    if (!it) continue;
+    if (it->retries == 0) C.reserved++; /* a retry keeps its page's reservation */
+    h->active++;
+    h->next_ns = now + h->delay_ns;
+    j.kind = JOB_PAGE;
+    j.h = h;
+    j.it = it;
+    return j;
+  }
+  return j;
+}
+
+/* ----------------------------------------------------------------- output */
+
+static void write_line(const char *line) {
+  if (!C.out || !line) return;
+  sp_mutex_lock(&C.out_lock);
+  fputs(line, C.out);
+  fputc('\n', C.out);
+  fflush(C.out); /* a killed crawl loses no line it reported */
+  sp_mutex_unlock(&C.out_lock);
+}
+
+/* The output line of an attempted URL (malloc'd), or NULL. */
+static char *make_line(const item *it, const sp_http_response *r, int rc, long nlinks, bool noindex, uint64_t ns) {
+  json_t *o = json_object();
+  json_object_set_new(o, "url", json_string(it->url));
+  json_object_set_new(o, "final_url", r->url ? json_string(r->url) : json_null());
+  json_object_set_new(o, "status", json_integer(r->status));
+  json_object_set_new(o, "content_type", r->content_type ? json_string(r->content_type) : json_null());
+  json_object_set_new(o, "bytes", json_integer((json_int_t)r->body_len));
+  json_object_set_new(o, "depth", json_integer(it->depth));
+  json_object_set_new(o, "referrer", it->referrer ? json_string(it->referrer) : json_null());
+  json_object_set_new(o, "links", json_integer(nlinks));
+  json_object_set_new(o, "fetch_ms", json_real((double)(ns / 1000u) / 1e3)); /* microseconds */
+  json_object_set_new(o, "ip", r->remote_ip[0] ? json_string(r->remote_ip) : json_null());
+  if (r->redirect_url) json_object_set_new(o, "redirect", json_string(r->redirect_url));
+  if (noindex) json_object_set_new(o, "noindex", json_true());
+  if (it->retries) json_object_set_new(o, "retries", json_integer(it->retries));
+  if (rc) {
+    json_object_set_new(o, "error", json_string(kind_names[error_kind(rc, r->curl_code)]));
+    json_object_set_new(o, "error_code", json_integer(rc));
+    json_object_set_new(o, "message", json_string(r->error[0] ? r->error : sp_strerror(rc)));
+  }
+  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+  json_decref(o);
+  return line;
+}
+
+/* ---------------------------------------------------------------- fetching */
+
+static void base_request(sp_http_request *q, const host *h) {
+  const crawl_config *cfg = C.cfg;
+  sp_http_request_init(q);
+  q->headers = (const char *const *)cfg->headers;
+  q->resolve = (const char *const *)cfg->resolve;
+  q->user_agent = cfg->user_agent;
+  q->insecure = cfg->insecure;
+  q->timeout_ns = (uint64_t)(cfg->timeout_s * 1e9);
+  q->connect_timeout_ns = q->timeout_ns < 10000000000ull ? q->timeout_ns : 10000000000ull;
+  q->worker = h->worker;
+}
+
+static void do_robots(host *h) {
+  char url[700];
+  snprintf(url, sizeof url, "%s/robots.txt", h->key);
+  sp_http_request q;
+  base_request(&q, h);
+  q.url = url;
+  q.max_redirects = 5;              /* RFC 9309 2.3.1.2: at least five */
+  q.max_body = ROBOTS_MAX_BYTES * 2; /* more is cut, not an error */
+  sp_http_response r;
+  int rc = sp_http_fetch(&q, &r);
+  crawl_robots *rules;
+  if (rc == 0 && r.status >= 200 && r.status < 300)
+    rules = crawl_robots_parse(r.body ? r.body : "", r.body_len, C.cfg->robots_agent);
+  else if (rc == 0 && r.status >= 400 && r.status < 500)
+    rules = crawl_robots_allow_all();
+  else
+    rules = crawl_robots_disallow_all(); /* 5xx or unreachable */
+  sp_http_response_free(&r);
+  sp_mutex_lock(&C.lock);
+  h->robots = rules;
+  double cd = rules ? crawl_robots_crawl_delay(rules) : -1;
+  if (cd > 0 && (uint64_t)(cd * 1e9) > h->delay_ns) h->delay_ns = (uint64_t)(cd * 1e9);
+  h->robots_state = ROBOTS_READY;
+  h->active--;
+  C.inflight--;
+  wake_waiters(C.cfg->per_host + 1);
+  sp_mutex_unlock(&C.lock);
+}
+
+static bool is_html(const char *ct) {
+  if (!ct) return false;
+  while (*ct == ' ') ct++;
+  return strncasecmp(ct, "text/html", 9) == 0 || strncasecmp(ct, "application/xhtml+xml", 21) == 0;
+}
+
+static void write_warc(const sp_http_response *r, const char *url) {
+  if (!C.warc || !r->headers || !r->request_headers) return;
+  int rc = crawl_warc_write_fetch(C.warc, r->url ? r->url : url, r->remote_ip, r->request_headers,
+                                  r->request_headers_len, r->headers, r->headers_len, r->body, r->body_len,
+                                  CRAWL_WARC_DECODED);
+  if (rc < 0 && !C.warc_failed) {
+    C.warc_failed = true;
+    fprintf(stderr, "spindle-crawl: writing the WARC file failed: %s\n", strerror(-rc));
+  }
+}
+
+static void do_page(host *h, item *it) {
+  const crawl_config *cfg = C.cfg;
+  sp_http_request q;
+  base_request(&q, h);
+  q.url = it->url;
+  q.max_body = cfg->max_bytes;
+  q.capture_request = C.warc != NULL;
+  sp_http_response r;
+  uint64_t t0 = sp_now_ns();
+  int rc = sp_http_fetch(&q, &r);
+  uint64_t took = sp_now_ns() - t0;
+
+  crawl_links links = {0};
+  bool parsed = false;
+  if (rc == 0 && r.status >= 200 && r.status < 300 && is_html(r.content_type) && r.body &&
+      (cfg->max_depth < 0 || it->depth < cfg->max_depth)) {
+    parsed = crawl_links_extract(r.body, r.body_len, r.url ? r.url : it->url, cfg->robots_agent, &links) == 0;
+  }
+  bool retry = retryable(rc, r.status) && it->retries < cfg->retries;
+  char *line = NULL;
+  if (!retry) {
+    if (rc == 0) write_warc(&r, it->url);
+    line = make_line(it, &r, rc, parsed ? (long)links.n : 0, parsed && links.noindex, took);
+  }
+
+  sp_mutex_lock(&C.lock);
+  if (C.state) crawl_state_begin(C.state);
+  crawl_summary *s = C.sum;
+  long added = 0;
+  if (retry) {
+    it->retries++;
+    s->retries++;
+    it->not_before = sp_now_ns() + (1000000000ull << (it->retries - 1)); /* 1 s, 2 s, 4 s ... */
+    host_push(h, it);
+    added++;
+    it = NULL;
+  } else {
+    s->pages++;
+    s->bytes += r.body_len;
+    if (rc) {
+      s->failed++;
+      s->errors_by_code[error_kind(rc, r.curl_code)]++;
+    } else if (r.status >= 500) {
+      s->server_errors++;
+    } else if (r.status >= 400) {
+      s->client_errors++;
+    } else if (r.status >= 300) {
+      s->redirects++;
+      if (r.redirect_url && it->redirects < cfg->max_redirects)
+        added += enqueue(r.redirect_url, it->url, it->depth, it->redirects + 1, true) > 0;
+    } else {
+      s->ok++;
+    }
+    for (size_t i = 0; parsed && i < links.n; i++) added += enqueue(links.urls[i], it->url, it->depth + 1, 0, true) > 0;
+    if (C.state) crawl_state_done(C.state, it->url, line);
+  }
+  /* Committed before the line is written: see state.h. */
+  if (C.state) crawl_state_commit(C.state);
+  h->active--;
+  C.inflight--;
+  wake_waiters(added + 1);
+  sp_mutex_unlock(&C.lock);
+  write_line(line);
+  free(line);
+  if (parsed) crawl_links_free(&links);
+  sp_http_response_free(&r);
+  item_free(it);
+}
+
+/* Parks until woken or until (at most WAIT_SLICE_NS past) until. */
+static void wait_for_work(uint64_t until) {
+  uint64_t now = sp_now_ns();
+  uint64_t d = until > now ? until - now : 0;
+  if (d > WAIT_SLICE_NS) d = WAIT_SLICE_NS;
+  if (!d) return;
+  sp_deadline scope;
+  sp_deadline_push(&scope, d);
+  sp_sem_acquire(&C.wake);
+  sp_deadline_pop(&scope);
+}
+
+static void *fetcher(void *arg) {
+  (void)arg;
+  for (;;) {
+    sp_mutex_lock(&C.lock);
+    uint64_t until;
+    job j = pick(sp_now_ns(), &until);
+    if (j.kind == JOB_NONE) {
+      bool idle = C.inflight == 0 && (C.stopping || C.queued == 0);
+      if (idle || C.finished) {
+        C.finished = true;
+        wake_waiters(C.nwaiting);
+        sp_mutex_unlock(&C.lock);
+        return NULL;
+      }
+      C.nwaiting++;
+      sp_mutex_unlock(&C.lock);
+      wait_for_work(until);
+      sp_mutex_lock(&C.lock);
+      C.nwaiting--;
+      sp_mutex_unlock(&C.lock);
+      continue;
+    }
+    C.inflight++;
+    sp_mutex_unlock(&C.lock);
+    if (j.kind == JOB_ROBOTS)
+      do_robots(j.h);
+    else
+      do_page(j.h, j.it);
+  }
+}
+
+/* ---------------------------------------------------------------- progress */
+
+static void *progress(void *arg) {
+  (void)arg;
+  uint64_t last_t = sp_now_ns();
+  long last_pages = 0;
+  while (!C.finished) {
+    if (sp_sleep(250000000u) != 0) break;
+    sp_mutex_lock(&C.lock);
+    long pages = C.sum->pages, queued = C.queued, inflight = C.inflight;
+    long errors = C.sum->failed + C.sum->server_errors + C.sum->client_errors;
+    uint64_t bytes = C.sum->bytes;
+    bool done = C.finished;
+    sp_mutex_unlock(&C.lock);
+    if (done) break;
+    uint64_t now = sp_now_ns();
+    double el = (double)(now - C.start_ns) / 1e9;
+    double rate = (double)(pages - last_pages) / ((double)(now - last_t) / 1e9);
+    fprintf(stderr, "\r\033[K%ld pages, %ld queued, %ld in flight, %.0f pages/s, %.1f MB/s, %ld errors", pages,
+            queued, inflight, rate, el > 0 ? (double)bytes / el / 1e6 : 0.0, errors);
+    last_t = now;
+    last_pages = pages;
+  }
+  fprintf(stderr, "\r\033[K");
+  return NULL;
+}
+
+/* ------------------------------------------------------------------- run */
+
+typedef struct run_ctx {
+  int err;
+} run_ctx;
+
+static int add_seed_host(const char *url) {
+  char *hostname = NULL;
+  if (crawl_url_split(url, NULL, &hostname, NULL, NULL) != 0) return -1;
+  char **p = realloc(C.seed_hosts, (C.nseed_hosts + 1) * sizeof *p);
+  if (!p) {
+    free(hostname);
+    return -1;
+  }
+  C.seed_hosts = p;
+  C.seed_hosts[C.nseed_hosts++] = hostname;
+  return 0;
+}
+
+static void load_state_item(void *arg, const char *url, const char *referrer, int depth, int redirects) {
+  (void)arg;
+  enqueue(url, referrer, depth, redirects, false);
+}
+
+static void mark_seen(void *arg, const char *key) {
+  (void)arg;
+  crawl_seen_add(&C.seen, crawl_fingerprint(key));
+}
+
+static void *crawl_main(void *arg) {
+  run_ctx *rc = arg;
+  const crawl_config *cfg = C.cfg;
+  sp_mutex_lock(&C.lock);
+  if (C.state) {
+    /* Resume: everything ever queued is seen; what was queued and not done
+     * goes back into the frontier. */
+    crawl_state_load(C.state, mark_seen, load_state_item, NULL);
+  }
+  if (C.state) crawl_state_begin(C.state);
+  for (size_t i = 0; i < cfg->nseeds; i++) enqueue(cfg->seeds[i], NULL, 0, 0, true);
+  if (C.state) crawl_state_commit(C.state);
+  sp_mutex_unlock(&C.lock);
+
+  sp_task *prog = NULL;
+  if (!cfg->quiet && (cfg->progress || isatty(2))) sp_spawn(&prog, progress, NULL);
+  unsigned n = cfg->concurrency ? cfg->concurrency : 1;
+  sp_task **t = calloc(n, sizeof *t);
+  if (!t) {
+    rc->err = SP_ENOMEM;
+    return NULL;
+  }
+  unsigned started = 0;
+  for (; started < n; started++)
+    if (sp_spawn(&t[started], fetcher, NULL) != 0) break;
+  sp_gather(t, started, NULL);
+  free(t);
+  if (prog) {
+    sp_cancel(prog);
+    sp_join(prog, NULL);
+  }
+  return NULL;
+}
+
+static void crawler_free(void) {
+  for (size_t b = 0; b < HOST_BUCKETS; b++) {
+    for (host *h = C.hosts[b], *n; h; h = n) {
+      n = h->hnext;
+      for (item *it = h->head, *in; it; it = in) {
+        in = it->next;
+        item_free(it);
+      }
+      crawl_robots_free(h->robots);
+      free(h->key);
+      free(h);
+    }
+    C.hosts[b] = NULL;
+  }
+  for (size_t i = 0; i < C.nseed_hosts; i++) free(C.seed_hosts[i]);
+  free(C.seed_hosts);
+  crawl_seen_free(&C.seen);
+}
+
+static int open_outputs(const crawl_config *cfg) {
+  if (cfg->output_path) {
+    if (strcmp(cfg->output_path, "-") == 0) {
+      C.out = stdout;
+    } else {
+      /* A resumed crawl appends; a line cut by a kill is dropped first. */
+      if (cfg->state_dir && crawl_state_repair_jsonl(cfg->output_path) < 0) {
+        fprintf(stderr, "spindle-crawl: cannot repair %s: %s\n", cfg->output_path, strerror(errno));
+        return -1;
+      }
+      C.out = fopen(cfg->output_path, cfg->state_dir ? "a" : "w");
+      if (!C.out) {
+        fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", cfg->output_path, strerror(errno));
+        return -1;
+      }
+    }
+  }
+  if (cfg->warc_path) {
+    C.warc = crawl_warc_open(cfg->warc_path, "spindle-crawl/" CRAWL_VERSION);
+    if (!C.warc) {
+      fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", cfg->warc_path, strerror(errno));
+      return -1;
+    }
+  }
+  if (cfg->state_dir) {
+    C.state = crawl_state_open(cfg->state_dir);
+    if (!C.state) return -1; /* it printed why */
+    if (C.out && C.out != stdout) {
+      fflush(C.out);
+      if (crawl_state_reconcile(C.state, cfg->output_path) < 0) {
+        fprintf(stderr, "spindle-crawl: cannot bring %s up to date: %s\n", cfg->output_path, strerror(errno));
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+static void close_outputs(void) {
+  if (C.out && C.out != stdout) fclose(C.out);
+  if (C.out == stdout) fflush(stdout);
+  if (C.warc) crawl_warc_close(C.warc);
+  if (C.state) crawl_state_close(C.state);
+  C.out = NULL;
+  C.warc = NULL;
+  C.state = NULL;
+}
+
+int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
+  memset(&C, 0, sizeof C);
+  memset(sum, 0, sizeof *sum);
+  C.cfg = cfg;
+  C.sum = sum;
+  sp_mutex_init(&C.lock);
+  sp_mutex_init(&C.out_lock);
+  sp_sem_init(&C.wake, 0);
+  for (size_t i = 0; i < cfg->nseeds; i++) {
+    if (add_seed_host(cfg->seeds[i]) < 0) {
+      fprintf(stderr, "spindle-crawl: not an http(s) URL: %s\n", cfg->seeds[i]);
+      crawler_free();
+      return SP_EINVAL;
+    }
+  }
+  if (open_outputs(cfg) < 0) {
+    close_outputs();
+    crawler_free();
+    return SP_EINVAL;
+  }
+  sp_runtime_opts o;
+  sp_runtime_opts_init(&o);
+  o.workers = cfg->workers;
+  sp_runtime *rt;
+  int err = sp_runtime_new(&o, &rt);
+  if (!err && cfg->dns_servers) {
+    err = sp_dns_set_servers(rt, cfg->dns_servers);
+    if (err) fprintf(stderr, "spindle-crawl: bad --dns-server '%s': %s\n", cfg->dns_servers, sp_strerror(err));
+  }
+  run_ctx rc = {0};
+  if (!err) {
+    C.nworkers = sp_runtime_workers(rt);
+    C.start_ns = sp_now_ns();
+    C.deadline_ns = cfg->max_time_s > 0 ? C.start_ns + (uint64_t)(cfg->max_time_s * 1e9) : 0;
+    err = sp_runtime_block_on(rt, crawl_main, &rc, NULL);
+    if (!err) err = rc.err;
+    sum->seconds = (double)(sp_now_ns() - C.start_ns) / 1e9;
+  }
+  if (rt) sp_runtime_free(rt);
+  sum->queued = C.queued;
+  close_outputs();
+  crawler_free();
+  if (err) fprintf(stderr, "spindle-crawl: %s\n", sp_strerror(err));
+  return err;
+}
+
+/* ----------------------------------------------------------------- summary */
+
+void crawl_print_summary(const crawl_summary *s, FILE *f) {
+  fprintf(f, "spindle-crawl: %ld pages in %.2f s (%.0f pages/s), %.1f MB%s\n", s->pages, s->seconds,
+          s->seconds > 0 ? (double)s->pages / s->seconds : 0.0, (double)s->bytes / 1e6,
+          s->interrupted ? ", stopped early" : "");
+  fprintf(f, "  %ld ok, %ld redirects, %ld client errors (4xx), %ld server errors (5xx), %ld failed", s->ok,
+          s->redirects, s->client_errors, s->server_errors, s->failed);
+  for (int k = 0; k < EK_N; k++)
+    if (s->errors_by_code[k]) fprintf(f, "%s %s %ld", k ? "," : " (", kind_names[k], s->errors_by_code[k]);
+  bool any = false;
+  for (int k = 0; k < EK_N; k++) any |= s->errors_by_code[k] != 0;
+  fprintf(f, "%s\n", any ? ")" : "");
+  fprintf(f, "  %ld disallowed by robots.txt, %ld retries, %ld left in the queue\n", s->robots_skipped, s->retries,
+          s->queued);
+}
+
+int crawl_write_stats(const crawl_summary *s, const char *path) {
+  json_t *o = json_object();
+  json_object_set_new(o, "pages", json_integer(s->pages));
+  json_object_set_new(o, "ok", json_integer(s->ok));
+  json_object_set_new(o, "redirects", json_integer(s->redirects));
+  json_object_set_new(o, "client_errors", json_integer(s->client_errors));
+  json_object_set_new(o, "server_errors", json_integer(s->server_errors));
+  json_object_set_new(o, "failed", json_integer(s->failed));
+  json_t *kinds = json_object();
+  for (int k = 0; k < EK_N; k++) json_object_set_new(kinds, kind_names[k], json_integer(s->errors_by_code[k]));
+  json_object_set_new(o, "errors", kinds);
+  json_object_set_new(o, "robots_skipped", json_integer(s->robots_skipped));
+  json_object_set_new(o, "retries", json_integer(s->retries));
+  json_object_set_new(o, "queued", json_integer(s->queued));
+  json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));
+  json_object_set_new(o, "seconds", json_real(s->seconds));
+  json_object_set_new(o, "pages_per_second", json_real(s->seconds > 0 ? (double)s->pages / s->seconds : 0));
+  json_object_set_new(o, "interrupted", json_boolean(s->interrupted));
+  int rc = json_dump_file(o, path, JSON_INDENT(2));
+  json_decref(o);
+  return rc;
+}

@@ -1,0 +1,747 @@
+/*
+ * links.c - link extraction with gumbo (HTML5 tree construction).
+ *
+ * gumbo (0.10.1) has three weaknesses with hostile pages, handled here:
+ *  - its tree builder scans the stack of open elements for most start and
+ *    end tags, so deep nesting is quadratic: 20,000 nested <div> take a
+ *    second, 100,000 take minutes.  limit_nesting() first removes start
+ *    tags that would nest deeper than NEST_CAP (as browsers cap their DOM
+ *    depth; Chromium at 512), keeping every tag that links or directs;
+ *  - what that approximate model misses, a budget catches: gumbo allocates
+ *    through our allocator, which checks the thread's CPU time and the
+ *    memory in use and, past PARSE_CPU_NS or PARSE_MEM_BYTES, longjmps out
+ *    of the parse and frees everything gumbo allocated (gumbo keeps no
+ *    state elsewhere).  The same path handles malloc failure, which gumbo
+ *    does not check;
+ *  - it records every parse error with a copy of the open-element stack,
+ *    which exhausts memory on deep garbage: max_errors = 0 turns that off.
+ * The tree is freed through the same allocator, not gumbo_destroy_output,
+ * whose recursion would follow the tree's depth on a task's small stack.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "links.h"
+
+#include <errno.h>
+#include <gumbo.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "url.h"
+
+#define LINKS_MAX 100000                      /* URLs kept per page */
+#define NEST_CAP 512                           /* open elements before start tags are dropped */
+#define NEST_SEARCH 16                         /* how far down an end tag looks for its element */
+#define PARSE_CPU_NS (2ull * 1000000000ull)    /* CPU time one parse may take */
+#define PARSE_MEM_BYTES ((size_t)1 << 30)      /* memory one parse may hold */
+#define BUDGET_CHECK_EVERY 256                 /* allocations between CPU time checks */
+
+/* ------------------------------------------------------ tag classes */
+
+/* Elements that never stay open (or that the tree builder merges). */
+static bool is_void(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_AREA: case GUMBO_TAG_BASE: case GUMBO_TAG_BR: case GUMBO_TAG_COL:
+  case GUMBO_TAG_EMBED: case GUMBO_TAG_HR: case GUMBO_TAG_IMG: case GUMBO_TAG_INPUT:
+  case GUMBO_TAG_KEYGEN: case GUMBO_TAG_LINK: case GUMBO_TAG_META: case GUMBO_TAG_PARAM:
+  case GUMBO_TAG_SOURCE: case GUMBO_TAG_TRACK: case GUMBO_TAG_WBR: case GUMBO_TAG_BASEFONT:
+  case GUMBO_TAG_BGSOUND: case GUMBO_TAG_FRAME: case GUMBO_TAG_IMAGE: case GUMBO_TAG_ISINDEX:
+  case GUMBO_TAG_HTML: case GUMBO_TAG_HEAD: case GUMBO_TAG_BODY:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Elements whose content is text up to their end tag (RAWTEXT, RCDATA,
+ * script data): no tags inside count, and their start tags are never
+ * dropped, or a script's strings would turn into markup.  Not noscript:
+ * gumbo parses as if scripting were off, so its content is markup. */
+static bool is_raw_text(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_XMP: case GUMBO_TAG_IFRAME:
+  case GUMBO_TAG_NOEMBED: case GUMBO_TAG_NOFRAMES: case GUMBO_TAG_TEXTAREA: case GUMBO_TAG_TITLE:
+  case GUMBO_TAG_PLAINTEXT:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Tags kept however deep: those links and robots directives are read from. */
+static bool is_kept(GumboTag t) { return is_void(t) || is_raw_text(t) || t == GUMBO_TAG_A; }
+
+/* HTML's "special" category: an end tag for another element stops there. */
+static bool is_special(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_ADDRESS: case GUMBO_TAG_APPLET: case GUMBO_TAG_ARTICLE: case GUMBO_TAG_ASIDE:
+  case GUMBO_TAG_BLOCKQUOTE: case GUMBO_TAG_BUTTON: case GUMBO_TAG_CAPTION: case GUMBO_TAG_CENTER:
+  case GUMBO_TAG_COLGROUP: case GUMBO_TAG_DD: case GUMBO_TAG_DETAILS: case GUMBO_TAG_DIR:
+  case GUMBO_TAG_DIV: case GUMBO_TAG_DL: case GUMBO_TAG_DT: case GUMBO_TAG_FIELDSET:
+  case GUMBO_TAG_FIGCAPTION: case GUMBO_TAG_FIGURE: case GUMBO_TAG_FOOTER: case GUMBO_TAG_FORM:
+  case GUMBO_TAG_FRAMESET: case GUMBO_TAG_H1: case GUMBO_TAG_H2: case GUMBO_TAG_H3:
+  case GUMBO_TAG_H4: case GUMBO_TAG_H5: case GUMBO_TAG_H6: case GUMBO_TAG_HEADER:
+  case GUMBO_TAG_HGROUP: case GUMBO_TAG_LI: case GUMBO_TAG_LISTING: case GUMBO_TAG_MAIN:
+  case GUMBO_TAG_MARQUEE: case GUMBO_TAG_MENU: case GUMBO_TAG_MENUITEM: case GUMBO_TAG_NAV:
+  case GUMBO_TAG_OBJECT: case GUMBO_TAG_OL: case GUMBO_TAG_P: case GUMBO_TAG_PRE:
+  case GUMBO_TAG_SECTION: case GUMBO_TAG_SELECT: case GUMBO_TAG_SUMMARY: case GUMBO_TAG_TABLE:
+  case GUMBO_TAG_TBODY: case GUMBO_TAG_TD: case GUMBO_TAG_TEMPLATE: case GUMBO_TAG_TFOOT:
+  case GUMBO_TAG_TH: case GUMBO_TAG_THEAD: case GUMBO_TAG_TR: case GUMBO_TAG_UL:
+    return true;
+  default:
+    return is_void(t) || is_raw_text(t);
+  }
+}
+
+static bool is_table_part(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_TABLE: case GUMBO_TAG_TBODY: case GUMBO_TAG_THEAD: case GUMBO_TAG_TFOOT:
+  case GUMBO_TAG_TR: case GUMBO_TAG_TD: case GUMBO_TAG_TH: case GUMBO_TAG_CAPTION: case GUMBO_TAG_COLGROUP:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Where HTML's "has an element in scope" stops looking. */
+static bool is_scope_boundary(GumboTag t) {
+  return t == GUMBO_TAG_HTML || t == GUMBO_TAG_TABLE || t == GUMBO_TAG_TEMPLATE || t == GUMBO_TAG_APPLET ||
+         t == GUMBO_TAG_CAPTION || t == GUMBO_TAG_TD || t == GUMBO_TAG_TH || t == GUMBO_TAG_MARQUEE ||
+         t == GUMBO_TAG_OBJECT;
+}
+
+/* Start tags that close an open <p> (HTML: "close a p element"). */
+static bool closes_p(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_ADDRESS: case GUMBO_TAG_ARTICLE: case GUMBO_TAG_ASIDE: case GUMBO_TAG_BLOCKQUOTE:
+  case GUMBO_TAG_CENTER: case GUMBO_TAG_DETAILS: case GUMBO_TAG_DIR: case GUMBO_TAG_DIV:
+  case GUMBO_TAG_DL: case GUMBO_TAG_FIELDSET: case GUMBO_TAG_FIGCAPTION: case GUMBO_TAG_FIGURE:
+  case GUMBO_TAG_FOOTER: case GUMBO_TAG_HEADER: case GUMBO_TAG_HGROUP: case GUMBO_TAG_MAIN:
+  case GUMBO_TAG_MENU: case GUMBO_TAG_NAV: case GUMBO_TAG_OL: case GUMBO_TAG_P:
+  case GUMBO_TAG_SECTION: case GUMBO_TAG_SUMMARY: case GUMBO_TAG_UL: case GUMBO_TAG_PRE:
+  case GUMBO_TAG_LISTING: case GUMBO_TAG_LI: case GUMBO_TAG_DD: case GUMBO_TAG_DT:
+  case GUMBO_TAG_H1: case GUMBO_TAG_H2: case GUMBO_TAG_H3: case GUMBO_TAG_H4:
+  case GUMBO_TAG_H5: case GUMBO_TAG_H6:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static bool is_heading(GumboTag t) { return t >= GUMBO_TAG_H1 && t <= GUMBO_TAG_H6; }
+
+/* Formatting elements: when closed by another's end tag they stay in the
+ * list of active formatting elements, and text reopens them. */
+static bool is_formatting(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_A: case GUMBO_TAG_B: case GUMBO_TAG_BIG: case GUMBO_TAG_CODE:
+  case GUMBO_TAG_EM: case GUMBO_TAG_FONT: case GUMBO_TAG_I: case GUMBO_TAG_NOBR:
+  case GUMBO_TAG_S: case GUMBO_TAG_SMALL: case GUMBO_TAG_STRIKE: case GUMBO_TAG_STRONG:
+  case GUMBO_TAG_TT: case GUMBO_TAG_U:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* ------------------------------------------------- nesting limiter */
+
+/*
+ * A conservative model of the tree builder's stack of open elements: it
+ * pops only what the HTML algorithm certainly pops too (an end tag's element
+ * when found near the top, in the scope the algorithm searches; <p>, <li>,
+ * <td> ... closed by their successors when on top; formatting elements stay,
+ * as text reopens them), so it counts at least as deep as gumbo for
+ * ordinary markup.  Adversarial markup can still outrun it; the parse
+ * budget covers that.
+ */
+typedef struct nest {
+  size_t depth;
+  GumboTag tag[NEST_CAP];
+  const char *name[NEST_CAP]; /* in the input, for unknown tags */
+  size_t len[NEST_CAP];
+  bool foreign[NEST_CAP]; /* in <svg> or <math> content, where <title>, <style> and <script> hold markup */
+  bool table[NEST_CAP];   /* in a <table>, where <td>, <tr> ... are elements at all */
+} nest;
+
+static bool in_foreign(const nest *m) { return m->depth && m->foreign[m->depth - 1]; }
+
+/* Whether the start tag t makes the tokenizer read text up to its end tag
+ * (in foreign content, elements of those names are ordinary). */
+static bool starts_raw_text(const nest *m, GumboTag t) { return is_raw_text(t) && !in_foreign(m); }
+
+static bool top_is(const nest *m, GumboTag t) { return m->depth && m->tag[m->depth - 1] == t; }
+
+static void pop_if(nest *m, GumboTag t) {
+  if (top_is(m, t)) m->depth--;
+}
+
+/* SVG's and MathML's elements whose content is HTML again (HTML and MathML
+ * text integration points). */
+static bool is_integration_point(GumboTag t) {
+  return t == GUMBO_TAG_FOREIGNOBJECT || t == GUMBO_TAG_DESC || t == GUMBO_TAG_TITLE || t == GUMBO_TAG_MI ||
+         t == GUMBO_TAG_MO || t == GUMBO_TAG_MN || t == GUMBO_TAG_MS || t == GUMBO_TAG_MTEXT;
+}
+
+/* Stores entry d, its flags inherited from the entry below. */
+static void set_entry(nest *m, size_t d, GumboTag t, const char *name, size_t len) {
+  bool foreign = d && m->foreign[d - 1];
+  m->tag[d] = t;
+  m->name[d] = name;
+  m->len[d] = len;
+  m->foreign[d] = t == GUMBO_TAG_SVG || t == GUMBO_TAG_MATH || (foreign && !is_integration_point(t));
+  m->table[d] = (d && m->table[d - 1]) || t == GUMBO_TAG_TABLE;
+}
+
+/* The implicit closings a start tag t performs on the current node. */
+static void close_before(nest *m, GumboTag t) {
+  if (closes_p(t)) pop_if(m, GUMBO_TAG_P);
+  if (t == GUMBO_TAG_LI || t == GUMBO_TAG_OPTION || t == GUMBO_TAG_A) pop_if(m, t);
+  if (t == GUMBO_TAG_OPTGROUP) pop_if(m, GUMBO_TAG_OPTION);
+  if (t == GUMBO_TAG_DD || t == GUMBO_TAG_DT) pop_if(m, GUMBO_TAG_DD), pop_if(m, GUMBO_TAG_DT);
+  if (is_heading(t) && m->depth && is_heading(m->tag[m->depth - 1])) m->depth--;
+  if (t == GUMBO_TAG_TR || t == GUMBO_TAG_TD || t == GUMBO_TAG_TH) pop_if(m, GUMBO_TAG_TD), pop_if(m, GUMBO_TAG_TH);
+  if (t == GUMBO_TAG_TR) pop_if(m, GUMBO_TAG_TR);
+}
+
+static void nest_start(nest *m, GumboTag t, const char *name, size_t len) {
+  close_before(m, t);
+  if (is_void(t) || starts_raw_text(m, t) || m->depth == NEST_CAP) return;
+  set_entry(m, m->depth, t, name, len);
+  m->depth++;
+}
+
+static bool same_element(const nest *m, size_t i, GumboTag t, const char *name, size_t len) {
+  if (is_heading(t)) return is_heading(m->tag[i]); /* </h2> closes an <h1> too */
+  if (m->tag[i] != t) return false;
+  return t != GUMBO_TAG_UNKNOWN || (m->len[i] == len && strncasecmp(m->name[i], name, len) == 0);
+}
+
+/* Whether the search for the element of end tag t stops at entry u: where
+ * HTML's "has an element in (button, list item, table) scope" stops for
+ * special elements, at any special element for the others, and always at
+ * a <select>, inside which other end tags are ignored. */
+static bool ends_search(GumboTag u, GumboTag t) {
+  if (u == GUMBO_TAG_SELECT) return true;
+  if (is_table_part(t)) return u == GUMBO_TAG_HTML || u == GUMBO_TAG_TABLE || u == GUMBO_TAG_TEMPLATE;
+  if (!is_special(t)) return is_special(u);
+  if (t == GUMBO_TAG_P && u == GUMBO_TAG_BUTTON) return true;
+  if (t == GUMBO_TAG_LI && (u == GUMBO_TAG_OL || u == GUMBO_TAG_UL)) return true;
+  return is_scope_boundary(u);
+}
+
+/* Removes entries [i, depth) but those kept: the formatting elements,
+ * which text reopens, or with only_i everything above i (</form> removes
+ * just the form). */
+static void pop_to(nest *m, size_t i, bool only_i) {
+  size_t d = i;
+  for (size_t j = i + 1; j < m->depth; j++) {
+    if (!only_i && !is_formatting(m->tag[j])) continue;
+    set_entry(m, d++, m->tag[j], m->name[j], m->len[j]);
+  }
+  m->depth = d;
+}
+
+/* An end tag: pops down to its element if that is near the top and the
+ * HTML algorithm would reach it.  Table parts count only inside a table:
+ * elsewhere the tree builder ignores both their start and end tags. */
+static void nest_end(nest *m, GumboTag t, const char *name, size_t len) {
+  for (size_t k = 0; k < NEST_SEARCH && k < m->depth; k++) {
+    size_t i = m->depth - 1 - k;
+    if (same_element(m, i, t, name, len)) {
+      if (t == GUMBO_TAG_TABLE || !is_table_part(t) || (i && m->table[i - 1])) pop_to(m, i, t == GUMBO_TAG_FORM);
+      return;
+    }
+    if (ends_search(m->tag[i], t)) return;
+  }
+}
+
+/* ------------------------------------------------ tokenizing */
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
+static bool is_alpha(char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+
+#define UNFINISHED ((size_t)-1)
+
+/* Past the '>' that ends the tag whose name ends at i, skipping attribute
+ * values in quotes as the HTML tokenizer does; UNFINISHED if the input ends
+ * first (the tokenizer then drops the tag). */
+static size_t tag_end(const char *s, size_t i, size_t n) {
+  while (i < n) {
+    if (s[i] == '>') return i + 1;
+    if (is_space(s[i]) || s[i] == '/') {
+      i++;
+      continue;
+    }
+    i++; /* the name's first character may be '=' */
+    while (i < n && !is_space(s[i]) && s[i] != '/' && s[i] != '>' && s[i] != '=') i++;
+    size_t j = i;
+    while (j < n && is_space(s[j])) j++;
+    if (j == n || s[j] != '=') {
+      i = j;
+      continue;
+    }
+    for (j++; j < n && is_space(s[j]); j++) {}
+    if (j < n && (s[j] == '"' || s[j] == '\'')) {
+      const char *q = memchr(s + j + 1, s[j], n - j - 1);
+      if (!q) return UNFINISHED;
+      i = (size_t)(q - s) + 1;
+    } else {
+      while (j < n && !is_space(s[j]) && s[j] != '>') j++;
+      i = j;
+    }
+  }
+  return UNFINISHED;
+}
+
+/* The length of the comment ("-->", or "--!>" ends it), CDATA section (in
+ * foreign content), doctype or bogus comment that starts at at ("<!" or
+ * "<?"), within the n bytes left. */
+static size_t markup_len(const nest *m, const char *at, size_t n) {
+  const char *e = NULL;
+  if (n >= 4 && !memcmp(at, "<!--", 4)) {
+    const char *a = memmem(at + 2, n - 2, "-->", 3), *b = memmem(at + 2, n - 2, "--!>", 4);
+    e = a && (!b || a < b) ? a + 3 : b ? b + 4 : NULL;
+  } else if (in_foreign(m) && n >= 9 && !memcmp(at, "<![CDATA[", 9)) {
+    e = memmem(at + 9, n - 9, "]]>", 3);
+    e = e ? e + 3 : NULL;
+  } else {
+    e = memchr(at, '>', n);
+    e = e ? e + 1 : NULL;
+  }
+  return e ? (size_t)(e - at) : n;
+}
+
+/* Where the end tag of the raw text element name starts, from i; n if none. */
+static size_t raw_text_end(const char *s, size_t i, size_t n, const char *name, size_t len) {
+  while (i < n) {
+    const char *lt = memchr(s + i, '<', n - i);
+    if (!lt) return n;
+    size_t p = (size_t)(lt - s);
+    if (p + 2 + len < n && s[p + 1] == '/' && !strncasecmp(s + p + 2, name, len) &&
+        (is_space(s[p + 2 + len]) || s[p + 2 + len] == '/' || s[p + 2 + len] == '>'))
+      return p;
+    i = p + 1;
+  }
+  return n;
+}
+
+static size_t name_end(const char *s, size_t i, size_t n) {
+  while (i < n && !is_space(s[i]) && s[i] != '/' && s[i] != '>') i++;
+  return i;
+}
+
+static GumboTag tag_of(const char *name, size_t len) {
+  return len > 32 ? GUMBO_TAG_UNKNOWN : gumbo_tagn_enum(name, (unsigned)len);
+}
+
+/* The input with too deep start tags cut out: out[0..len) is a malloc'd
+ * copy once one is, else NULL (the input is used as is). */
+typedef struct limited {
+  char *out;
+  size_t len;
+  size_t copied; /* input consumed into out so far */
+} limited;
+
+static int drop_range(limited *l, const char *s, size_t from, size_t to, size_t n) {
+  if (!l->out && !(l->out = malloc(n ? n : 1))) return -ENOMEM;
+  memcpy(l->out + l->len, s + l->copied, from - l->copied);
+  l->len += from - l->copied;
+  l->copied = to;
+  return 0;
+}
+
+/* Handles the start tag at p; returns where scanning continues. */
+static size_t start_tag(nest *m, limited *l, const char *s, size_t p, size_t n, int *err) {
+  size_t ne = name_end(s, p + 1, n), end = tag_end(s, ne, n);
+  if (end == UNFINISHED) return n;
+  GumboTag t = tag_of(s + p + 1, ne - p - 1);
+  /* A tag with a '<' inside is kept: where the model misreads text as a
+   * tag, dropping it could swallow a real tag, such as </script>. */
+  if (m->depth >= NEST_CAP && !is_kept(t) && !memchr(s + p + 1, '<', end - p - 1)) {
+    *err = drop_range(l, s, p, end, n);
+    return end;
+  }
+  bool raw = starts_raw_text(m, t);
+  nest_start(m, t, s + p + 1, ne - p - 1);
+  if (!raw) return end;
+  return t == GUMBO_TAG_PLAINTEXT ? n : raw_text_end(s, end, n, s + p + 1, ne - p - 1);
+}
+
+static int limit_nesting(const char *s, size_t n, limited *l) {
+  nest *m = calloc(1, sizeof *m);
+  if (!m) return -ENOMEM;
+  int err = 0;
+  size_t i = 0;
+  while (!err && i < n) {
+    const char *lt = memchr(s + i, '<', n - i);
+    if (!lt) break;
+    size_t p = (size_t)(lt - s);
+    char c = p + 1 < n ? s[p + 1] : '\0';
+    if (c == '!' || c == '?') {
+      i = p + markup_len(m, lt, n - p);
+    } else if (c == '/' && p + 2 < n && is_alpha(s[p + 2])) {
+      size_t ne = name_end(s, p + 2, n);
+      nest_end(m, tag_of(s + p + 2, ne - p - 2), s + p + 2, ne - p - 2);
+      i = tag_end(s, ne, n);
+      if (i == UNFINISHED) break;
+    } else if (is_alpha(c)) {
+      i = start_tag(m, l, s, p, n, &err);
+    } else {
+      i = p + 1;
+    }
+  }
+  free(m);
+  if (!err && l->out) err = drop_range(l, s, n, n, n);
+  if (err) free(l->out), l->out = NULL;
+  return err;
+}
+
+/* ------------------------------------------------ budgeted allocation */
+
+/* Every block gumbo gets carries this header, linking it into the list the
+ * whole parse is freed from. */
+typedef union block {
+  struct {
+    union block *prev, *next;
+    size_t size;
+  } h;
+  max_align_t align;
+} block;
+
+typedef struct arena {
+  block head; /* circular list sentinel */
+  size_t live, allocs;
+  uint64_t cpu_start;
+  jmp_buf *bail;
+  int why; /* the error longjmp'd with */
+} arena;
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static _Noreturn void arena_bail(arena *a, int why) {
+  a->why = why;
+  longjmp(*a->bail, 1);
+}
+
+static void *arena_alloc(void *ud, size_t size) {
+  arena *a = ud;
+  if (++a->allocs % BUDGET_CHECK_EVERY == 0 && thread_cpu_ns() - a->cpu_start > PARSE_CPU_NS)
+    arena_bail(a, -ETIMEDOUT);
+  if (size > PARSE_MEM_BYTES - a->live) arena_bail(a, -ENOMEM);
+  block *b = malloc(sizeof *b + size);
+  if (!b) arena_bail(a, -ENOMEM);
+  b->h.size = size;
+  b->h.prev = &a->head;
+  b->h.next = a->head.h.next;
+  b->h.next->h.prev = b;
+  a->head.h.next = b;
+  a->live += size;
+  return b + 1;
+}
+
+static void arena_free(void *ud, void *p) {
+  if (!p) return;
+  arena *a = ud;
+  block *b = (block *)p - 1;
+  b->h.prev->h.next = b->h.next;
+  b->h.next->h.prev = b->h.prev;
+  a->live -= b->h.size;
+  free(b);
+}
+
+static void arena_init(arena *a) {
+  memset(a, 0, sizeof *a);
+  a->head.h.prev = a->head.h.next = &a->head;
+  a->cpu_start = thread_cpu_ns();
+}
+
+/* Frees all that is left: the tree and anything an aborted parse held. */
+static void arena_release(arena *a) {
+  for (block *b = a->head.h.next, *next; b != &a->head; b = next) {
+    next = b->h.next;
+    free(b);
+  }
+  a->head.h.prev = a->head.h.next = &a->head;
+  a->live = 0;
+}
+
+/* Parses html within the budget: the output, or NULL and a->why. */
+static GumboOutput *parse(arena *a, const char *html, size_t len) {
+  jmp_buf bail;
+  a->bail = &bail;
+  if (setjmp(bail)) return NULL;
+  GumboOptions o = kGumboDefaultOptions;
+  o.allocator = arena_alloc;
+  o.deallocator = arena_free;
+  o.userdata = a;
+  o.max_errors = 0;
+  return gumbo_parse_with_options(&o, html, len);
+}
+
+/* ------------------------------------------------ tree walking */
+
+/* Calls visit on every element in document order, with an explicit stack:
+ * the tree may be as deep as the input is long.  A non-zero visit result
+ * stops the walk and is returned (> 0: done early, < 0: an error). */
+typedef int (*visit_fn)(const GumboNode *el, void *ctx);
+
+static const GumboVector *children_of(const GumboNode *n) {
+  if (n->type == GUMBO_NODE_DOCUMENT) return &n->v.document.children;
+  if (n->type == GUMBO_NODE_ELEMENT || n->type == GUMBO_NODE_TEMPLATE) return &n->v.element.children;
+  return NULL;
+}
+
+static int walk(const GumboNode *root, visit_fn visit, void *ctx) {
+  size_t cap = 256, top = 0;
+  const GumboNode **stack = malloc(cap * sizeof *stack);
+  if (!stack) return -ENOMEM;
+  stack[top++] = root;
+  int rc = 0;
+  while (!rc && top) {
+    const GumboNode *n = stack[--top];
+    if (n->type == GUMBO_NODE_ELEMENT || n->type == GUMBO_NODE_TEMPLATE) rc = visit(n, ctx);
+    const GumboVector *kids = children_of(n);
+    if (rc || !kids) continue;
+    if (top + kids->length > cap) {
+      while (top + kids->length > cap) cap *= 2;
+      const GumboNode **s = realloc(stack, cap * sizeof *stack);
+      if (!s) {
+        rc = -ENOMEM;
+        break;
+      }
+      stack = s;
+    }
+    for (unsigned i = kids->length; i-- > 0;) stack[top++] = kids->data[i];
+  }
+  free(stack);
+  return rc;
+}
+
+/* ------------------------------------------------ attributes */
+
+static const char *attr(const GumboNode *el, const char *name) {
+  const GumboAttribute *a = gumbo_get_attribute(&el->v.element.attributes, name);
+  return a ? a->value : NULL;
+}
+
+static bool is_html(const GumboNode *el, GumboTag t) {
+  return el->v.element.tag == t && el->v.element.tag_namespace == GUMBO_NAMESPACE_HTML;
+}
+
+/* Whether the list s, split at any of seps, holds token (ASCII
+ * case-insensitive). */
+static bool has_token(const char *s, const char *seps, const char *token) {
+  size_t tl = strlen(token);
+  while (s && *s) {
+    s += strspn(s, seps);
+    size_t n = strcspn(s, seps);
+    if (n == tl && !strncasecmp(s, token, tl)) return true;
+    s += n;
+  }
+  return false;
+}
+
+#define REL_SEPS " \t\n\f\r"
+#define CONTENT_SEPS ", \t\n\f\r"
+
+/* <link> types that lead to other pages (alternate versions, a series'
+ * next and previous, the canonical URL); stylesheets, icons, preloads,
+ * manifests and the like are resources, not pages to crawl. */
+static bool is_navigational_link(const char *rel) {
+  if (has_token(rel, REL_SEPS, "stylesheet")) return false;
+  return has_token(rel, REL_SEPS, "alternate") || has_token(rel, REL_SEPS, "next") ||
+         has_token(rel, REL_SEPS, "prev") || has_token(rel, REL_SEPS, "previous") ||
+         has_token(rel, REL_SEPS, "canonical");
+}
+
+/* The URL attribute of a link-bearing element, NULL for others. */
+static const char *link_of(const GumboNode *el) {
+  const GumboElement *e = &el->v.element;
+  if (e->tag == GUMBO_TAG_A && (e->tag_namespace == GUMBO_NAMESPACE_HTML || e->tag_namespace == GUMBO_NAMESPACE_SVG))
+    return attr(el, "href");
+  if (is_html(el, GUMBO_TAG_AREA)) return attr(el, "href");
+  if (is_html(el, GUMBO_TAG_FRAME) || is_html(el, GUMBO_TAG_IFRAME)) return attr(el, "src");
+  if (is_html(el, GUMBO_TAG_LINK) && is_navigational_link(attr(el, "rel"))) return attr(el, "href");
+  return NULL;
+}
+
+/* ------------------------------------------------ directives pass */
+
+typedef struct directives {
+  const char *base_href; /* the first <base href>, in the tree */
+  const char *agent;     /* product token, NULL for none */
+  size_t agent_len;
+  bool noindex, nofollow;
+} directives;
+
+/* Whether a <meta name> addresses this crawler: "robots" or its token. */
+static bool meta_is_ours(const directives *d, const char *name) {
+  if (!name) return false;
+  name += strspn(name, REL_SEPS);
+  size_t n = strcspn(name, REL_SEPS);
+  if (n == 6 && !strncasecmp(name, "robots", 6)) return true;
+  return d->agent_len && n == d->agent_len && !strncasecmp(name, d->agent, n);
+}
+
+static int visit_directives(const GumboNode *el, void *ctx) {
+  directives *d = ctx;
+  if (is_html(el, GUMBO_TAG_BASE) && !d->base_href) d->base_href = attr(el, "href");
+  if (is_html(el, GUMBO_TAG_META) && meta_is_ours(d, attr(el, "name"))) {
+    const char *content = attr(el, "content");
+    bool none = has_token(content, CONTENT_SEPS, "none");
+    d->noindex |= none || has_token(content, CONTENT_SEPS, "noindex");
+    d->nofollow |= none || has_token(content, CONTENT_SEPS, "nofollow");
+  }
+  return 0;
+}
+
+/* ------------------------------------------------ links pass */
+
+/* A hash set of strings it does not own (open addressing, load <= 1/2). */
+typedef struct strset {
+  const char **slot;
+  size_t cap, n;
+} strset;
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* The slot holding s, or the empty one where it goes. */
+static const char **set_slot(const char **slot, size_t cap, const char *s) {
+  size_t i = hash_str(s) & (cap - 1);
+  while (slot[i] && strcmp(slot[i], s)) i = (i + 1) & (cap - 1);
+  return &slot[i];
+}
+
+static int set_grow(strset *set) {
+  size_t cap = set->cap ? set->cap * 2 : 64;
+  const char **slot = calloc(cap, sizeof *slot);
+  if (!slot) return -ENOMEM;
+  for (size_t i = 0; i < set->cap; i++)
+    if (set->slot[i]) *set_slot(slot, cap, set->slot[i]) = set->slot[i];
+  free(set->slot);
+  set->slot = slot;
+  set->cap = cap;
+  return 0;
+}
+
+/* Adds s: 1 if added, 0 if there already, -ENOMEM. */
+static int set_add(strset *set, const char *s) {
+  if ((set->n + 1) * 2 > set->cap && set_grow(set)) return -ENOMEM;
+  const char **slot = set_slot(set->slot, set->cap, s);
+  if (*slot) return 0;
+  *slot = s;
+  set->n++;
+  return 1;
+}
+
+/* The URLs so far, deduplicated by exact string; and the references seen,
+ * so that a link repeated all over a page is resolved once. */
+typedef struct collector {
+  crawl_links *out;
+  size_t cap;
+  strset urls, refs;
+} collector;
+
+/* Takes url (malloc'd) unless the page already has it. */
+static int add_url(collector *c, char *url) {
+  crawl_links *o = c->out;
+  if (o->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    char **urls = realloc(o->urls, cap * sizeof *urls);
+    if (!urls) {
+      free(url);
+      return -ENOMEM;
+    }
+    o->urls = urls;
+    c->cap = cap;
+  }
+  int added = set_add(&c->urls, url);
+  if (added > 0) o->urls[o->n++] = url;
+  else free(url);
+  return added < 0 ? added : 0;
+}
+
+static int visit_links(const GumboNode *el, void *ctx) {
+  collector *c = ctx;
+  if (c->out->n >= LINKS_MAX) return 1;
+  const char *ref = link_of(el);
+  if (!ref || has_token(attr(el, "rel"), REL_SEPS, "nofollow")) return 0;
+  int fresh = set_add(&c->refs, ref);
+  if (fresh <= 0) return fresh;
+  char *url;
+  int rc = crawl_url_resolve(c->out->base, ref, &url);
+  if (rc == -ENOMEM) return rc;
+  return rc ? 0 : add_url(c, url);
+}
+
+/* ------------------------------------------------ extraction */
+
+void crawl_links_free(crawl_links *l) {
+  if (!l) return;
+  for (size_t i = 0; i < l->n; i++) free(l->urls[i]);
+  free(l->urls);
+  free(l->base);
+  memset(l, 0, sizeof *l);
+}
+
+/* The length of agent's product token: the part before any '/' or space. */
+static size_t product_len(const char *agent) { return agent ? strcspn(agent, "/ \t") : 0; }
+
+/* Sets out->base: the first <base href> resolved against the page, else
+ * the page URL (also when that href is not a usable URL, as in HTML). */
+static int set_base(crawl_links *out, const char *page_url, const char *href) {
+  char *b = NULL;
+  int rc = href ? crawl_url_resolve(page_url, href, &b) : 1;
+  if (rc == -ENOMEM) return rc;
+  if (rc) b = strdup(page_url);
+  out->base = b;
+  return b ? 0 : -ENOMEM;
+}
+
+static int extract(const GumboNode *root, const char *page_url, const char *agent, crawl_links *out) {
+  directives d = {.agent = agent, .agent_len = product_len(agent)};
+  int rc = walk(root, visit_directives, &d);
+  if (!rc) rc = set_base(out, page_url, d.base_href);
+  if (rc) return rc;
+  out->noindex = d.noindex;
+  out->nofollow = d.nofollow;
+  if (d.nofollow) return 0;
+  collector c = {.out = out};
+  rc = walk(root, visit_links, &c);
+  free(c.urls.slot);
+  free(c.refs.slot);
+  return rc < 0 ? rc : 0;
+}
+
+int crawl_links_extract(const char *html, size_t len, const char *page_url, const char *agent, crawl_links *out) {
+  if (!out) return -EINVAL;
+  memset(out, 0, sizeof *out);
+  if (!page_url || (!html && len)) return -EINVAL;
+  if (!html) html = "";
+  limited lim = {0};
+  int rc = limit_nesting(html, len, &lim);
+  if (rc) return rc;
+  arena a;
+  arena_init(&a);
+  GumboOutput *g = parse(&a, lim.out ? lim.out : html, lim.out ? lim.len : len);
+  rc = g ? extract(g->document, page_url, agent, out) : a.why;
+  arena_release(&a);
+  free(lim.out);
+  if (rc) crawl_links_free(out);
+  return rc;
+}

@@ -1,0 +1,543 @@
+/*
+ * url.c - URL resolution and normalisation on libcurl's URL API.
+ *
+ * libcurl (7.88) parses and resolves, but it takes references as they are:
+ * a space in an absolute URL is an error while the same space in a relative
+ * one is encoded (and turned into '+' in a query), a backslash is kept, an
+ * empty query is dropped, and a base's fragment survives a query-only
+ * reference ("http://a/b#f" + "?y" gives "http://a/b#f?y").  So every
+ * reference is first brought into a valid RFC 3986 form here (prepare()),
+ * the way browsers read what pages contain, and only then handed to curl:
+ * the URL fetched is the one found, merely made valid.  The dedupe key is
+ * built from the parts curl returns (normalize()).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "url.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ characters */
+
+static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c; }
+
+static int hex_val(unsigned char c) {
+  if (is_digit(c)) return c - '0';
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') return (c | 0x20) - 'a' + 10;
+  return -1;
+}
+
+/* RFC 3986 2.3: the characters whose percent-encoding means nothing. */
+static bool is_unreserved(unsigned char c) {
+  return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Bytes never valid in a URI (RFC 3986 2, 3.3, 3.4): controls, space,
+ * non-ASCII and the excluded " < > \ ^ ` { | }.  They are percent-encoded,
+ * which is what browsers send for them. */
+static bool needs_encoding(unsigned char c) {
+  return c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL;
+}
+
+/* What URL parsers strip around a reference: C0 controls and space (the
+ * WHATWG URL Standard; a superset of HTML's ASCII whitespace). */
+static bool is_trimmed(unsigned char c) { return c <= 0x20; }
+
+/* What the WHATWG URL Standard removes anywhere in a reference, so that
+ * "java\nscript:" is still recognised as javascript:. */
+static bool is_tab_or_newline(unsigned char c) { return c == '\t' || c == '\n' || c == '\r'; }
+
+/* The length of ref's scheme (RFC 3986 3.1) without its ':', or 0. */
+static size_t scheme_len(const char *ref) {
+  if (!is_alpha((unsigned char)ref[0])) return 0;
+  size_t i = 1;
+  while (is_alpha((unsigned char)ref[i]) || is_digit((unsigned char)ref[i]) || ref[i] == '+' || ref[i] == '-' ||
+         ref[i] == '.')
+    i++;
+  return ref[i] == ':' ? i : 0;
+}
+
+static bool is_http_scheme(const char *s, size_t n) {
+  return (n == 4 && strncasecmp(s, "http", 4) == 0) || (n == 5 && strncasecmp(s, "https", 5) == 0);
+}
+
+static int default_port(const char *scheme) { return strcasecmp(scheme, "https") == 0 ? 443 : 80; }
+
+/* ---------------------------------------------------------------- buffer */
+
+/* A growing string; on allocation failure it stays failed (oom) and the
+ * caller checks once at the end. */
+typedef struct strbuf {
+  char *p;
+  size_t len, cap;
+  bool oom;
+} strbuf;
+
+static void sb_addn(strbuf *b, const char *s, size_t n) {
+  if (b->oom) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = true;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+static void sb_add(strbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
+static void sb_addc(strbuf *b, char c) { sb_addn(b, &c, 1); }
+
+static void sb_add_pct(strbuf *b, unsigned char c) {
+  static const char hex[] = "0123456789ABCDEF";
+  char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+  sb_addn(b, e, 3);
+}
+
+/* Hands the string over (never NULL on success: "" at least). */
+static int sb_finish(strbuf *b, char **out) {
+  if (!b->oom && !b->p) sb_addn(b, "", 0);
+  if (b->oom) {
+    free(b->p);
+    *out = NULL;
+    return -ENOMEM;
+  }
+  *out = b->p;
+  return 0;
+}
+
+/* ------------------------------------------------------------- preparing */
+
+/* Copies s[0..n) with tabs and newlines removed and the fragment cut. */
+static void strip_noise(strbuf *b, const char *s, size_t n) {
+  for (size_t i = 0; i < n && s[i] != '#'; i++)
+    if (!is_tab_or_newline((unsigned char)s[i])) sb_addc(b, s[i]);
+}
+
+/* Where the path starts in ref (after scheme and authority), so that the
+ * authority, which curl validates and decodes itself, is left alone. */
+static size_t path_start(const char *ref) {
+  size_t i = scheme_len(ref);
+  if (i) i++;
+  if (ref[i] != '/' || ref[i + 1] != '/') return i;
+  i += 2;
+  while (ref[i] && ref[i] != '/' && ref[i] != '?') i++;
+  return i;
+}
+
+/* Percent-encodes what is not valid in the path and query of ref, including
+ * a '%' that starts no escape; escapes already there are kept as found. */
+static void encode_invalid(strbuf *b, const char *ref) {
+  size_t start = path_start(ref);
+  sb_addn(b, ref, start);
+  for (const char *s = ref + start; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '%' && (hex_val((unsigned char)s[1]) < 0 || hex_val((unsigned char)s[2]) < 0))
+      sb_add_pct(b, c);
+    else if (needs_encoding(c))
+      sb_add_pct(b, c);
+    else
+      sb_addc(b, (char)c);
+  }
+}
+
+/*
+ * Brings a reference as found into a valid form: surrounding C0 controls
+ * and spaces trimmed, tabs and newlines removed, the fragment cut, a
+ * backslash before the query read as '/' (as browsers do for http), and
+ * invalid bytes percent-encoded.  0 and *out (malloc'd); -EINVAL when it is
+ * longer than CRAWL_URL_MAX (checked before copying: attributes can be
+ * huge), -ENOMEM.
+ */
+static int prepare(const char *ref, char **out) {
+  *out = NULL;
+  size_t n = strlen(ref);
+  while (n && is_trimmed((unsigned char)ref[0])) ref++, n--;
+  while (n && is_trimmed((unsigned char)ref[n - 1])) n--;
+  if (n > CRAWL_URL_MAX) return -EINVAL;
+  strbuf plain = {0};
+  strip_noise(&plain, ref, n);
+  for (size_t i = 0; plain.p && plain.p[i] && plain.p[i] != '?'; i++)
+    if (plain.p[i] == '\\') plain.p[i] = '/';
+  char *s;
+  int rc = sb_finish(&plain, &s);
+  if (rc) return rc;
+  strbuf enc = {0};
+  encode_invalid(&enc, s);
+  free(s);
+  rc = sb_finish(&enc, out);
+  if (!rc && enc.len > CRAWL_URL_MAX) {
+    free(*out);
+    *out = NULL;
+    rc = -EINVAL;
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------------ curl */
+
+static int curl_err(CURLUcode rc) { return rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL; }
+
+/* A part of h as a malloc'd string; NULL in *out when the part is absent. */
+static int get_part(CURLU *h, CURLUPart what, unsigned flags, char **out) {
+  char *v = NULL;
+  *out = NULL;
+  CURLUcode rc = curl_url_get(h, what, &v, flags);
+  if (rc == CURLUE_OUT_OF_MEMORY) return -ENOMEM;
+  if (rc != CURLUE_OK) return 0;
+  *out = strdup(v);
+  curl_free(v);
+  return *out ? 0 : -ENOMEM;
+}
+
+/* Whether h holds an http(s) URL. */
+static bool holds_http(CURLU *h) {
+  char *scheme = NULL;
+  if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) return false;
+  bool ok = is_http_scheme(scheme, strlen(scheme));
+  curl_free(scheme);
+  return ok;
+}
+
+/* The base as a curl handle, its fragment dropped (see the top comment). */
+static int set_base(CURLU *h, const char *base) {
+  char *b;
+  int rc = prepare(base, &b);
+  if (rc) return rc;
+  CURLUcode cr = curl_url_set(h, CURLUPART_URL, b, 0);
+  free(b);
+  return cr == CURLUE_OK ? 0 : curl_err(cr);
+}
+
+/*
+ * RFC 3986 5.2.2's non-strict reading, which browsers share: a reference
+ * that repeats the base's scheme without an authority ("http:g") is
+ * relative.  Returns where the reference proper starts.
+ */
+static const char *drop_same_scheme(CURLU *h, const char *ref) {
+  size_t n = scheme_len(ref);
+  if (!n || (ref[n + 1] == '/' && ref[n + 2] == '/')) return ref;
+  char *scheme = NULL;
+  if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) return ref;
+  bool same = strlen(scheme) == n && strncasecmp(scheme, ref, n) == 0;
+  curl_free(scheme);
+  return same ? ref + n + 1 : ref;
+}
+
+/* Sets the prepared reference ref (non-empty, http(s) or schemeless) into
+ * h, which holds the base if any.  0, 1 if the result is not http(s), < 0. */
+static int set_ref(CURLU *h, bool have_base, const char *ref) {
+  if (have_base) ref = drop_same_scheme(h, ref);
+  if (!*ref) return 1;
+  CURLUcode cr = curl_url_set(h, CURLUPART_URL, ref, 0);
+  if (cr != CURLUE_OK) return curl_err(cr);
+  return holds_http(h) ? 0 : 1;
+}
+
+/*
+ * Parses url (as found, absolute) into a new handle: the common first step
+ * of normalize and split.  0 and *out, 1 for a reference that is not an
+ * http(s) URL, < 0 otherwise.
+ */
+static int parse_absolute(const char *url, CURLU **out) {
+  *out = NULL;
+  char *u = NULL;
+  int rc = crawl_url_resolve(NULL, url, &u);
+  if (rc) return rc;
+  CURLU *h = curl_url();
+  if (!h) {
+    free(u);
+    return -ENOMEM;
+  }
+  CURLUcode cr = curl_url_set(h, CURLUPART_URL, u, 0);
+  free(u);
+  if (cr != CURLUE_OK) {
+    curl_url_cleanup(h);
+    return curl_err(cr);
+  }
+  *out = h;
+  return 0;
+}
+
+/* -------------------------------------------------------------- resolving */
+
+/* 0 if the prepared reference r may be an http(s) URL, 1 if it is empty
+ * (or was only a fragment) or names another scheme. */
+static int check_ref(const char *r) {
+  size_t n = scheme_len(r);
+  return !*r || (n && !is_http_scheme(r, n)) ? 1 : 0;
+}
+
+/* Resolves the prepared r against base (may be NULL) into *out. */
+static int resolve_prepared(const char *base, const char *r, char **out) {
+  CURLU *h = curl_url();
+  if (!h) return -ENOMEM;
+  int rc = base ? set_base(h, base) : 0;
+  if (!rc) rc = set_ref(h, base != NULL, r);
+  char *u = NULL;
+  if (!rc) {
+    CURLUcode cr = curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
+    if (cr == CURLUE_OK) cr = curl_url_get(h, CURLUPART_URL, &u, 0);
+    if (cr != CURLUE_OK) rc = curl_err(cr);
+  }
+  if (!rc && strlen(u) > CRAWL_URL_MAX) rc = -EINVAL;
+  if (!rc && !(*out = strdup(u))) rc = -ENOMEM;
+  curl_free(u);
+  curl_url_cleanup(h);
+  return rc;
+}
+
+int crawl_url_resolve(const char *base, const char *ref, char **out) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (!ref) return -EINVAL;
+  char *r;
+  int rc = prepare(ref, &r);
+  if (!rc) rc = check_ref(r);
+  if (!rc) rc = resolve_prepared(base, r, out);
+  free(r);
+  return rc;
+}
+
+/* ------------------------------------------------------------ normalising */
+
+/* Appends s with escapes of unreserved characters decoded and the others'
+ * hex digits upper-cased (RFC 3986 6.2.2.1 and 6.2.2.2). */
+static void add_pct_normalized(strbuf *b, const char *s) {
+  for (; *s; s++) {
+    int hi, lo;
+    if (*s == '%' && (hi = hex_val((unsigned char)s[1])) >= 0 && (lo = hex_val((unsigned char)s[2])) >= 0) {
+      unsigned char c = (unsigned char)(hi << 4 | lo);
+      if (is_unreserved(c))
+        sb_addc(b, (char)c);
+      else
+        sb_add_pct(b, c);
+      s += 2;
+    } else {
+      sb_addc(b, *s);
+    }
+  }
+}
+
+/* Drops the last segment and its '/' from the output, which starts at
+ * base in b (5.2.4 step C). */
+static void pop_segment(strbuf *b, size_t base) {
+  while (b->len > base && b->p[b->len - 1] != '/') b->len--;
+  if (b->len > base) b->len--;
+  if (b->p) b->p[b->len] = '\0';
+}
+
+/*
+ * RFC 3986 5.2.4 remove_dot_segments on path, appended to b.  curl removed
+ * them already, but the key's path is decoded first (RFC 3986 6.2.2 order),
+ * and an encoded dot ("%2E%2E") is a dot once decoded.
+ */
+static void add_without_dots(strbuf *b, const char *in) {
+  size_t base = b->len;
+  while (*in) {
+    if (!strncmp(in, "../", 3)) in += 3;
+    else if (!strncmp(in, "./", 2)) in += 2;
+    else if (!strncmp(in, "/./", 3)) in += 2;
+    else if (!strcmp(in, "/.")) in = "/";
+    else if (!strncmp(in, "/../", 4) || !strcmp(in, "/..")) {
+      in = in[3] ? in + 3 : "/";
+      pop_segment(b, base);
+    } else if (!strcmp(in, ".") || !strcmp(in, "..")) in += strlen(in);
+    else {
+      size_t seg = 1 + strcspn(in + 1, "/");
+      if (*in != '/') seg = strcspn(in, "/");
+      sb_addn(b, in, seg);
+      in += seg;
+    }
+  }
+}
+
+static void add_path_key(strbuf *b, const char *path) {
+  strbuf dec = {0};
+  add_pct_normalized(&dec, path ? path : "");
+  if (dec.oom) b->oom = true;
+  size_t at = b->len;
+  add_without_dots(b, dec.p ? dec.p : "");
+  free(dec.p);
+  if (b->len == at) sb_addc(b, '/');
+}
+
+/* The host as the key has it: ASCII lower-cased (IDN names stay as given),
+ * trailing dots dropped.  n: how much of host to take. */
+static void add_host_key(strbuf *b, const char *host, size_t n) {
+  while (n > 1 && host[n - 1] == '.') n--;
+  for (size_t i = 0; i < n; i++) sb_addc(b, lower(host[i]));
+}
+
+/* Appends the host of h's URL; an IPv6 zone goes back inside the brackets
+ * ("[fe80::1%25eth0]"), where curl takes it out. */
+static void add_host(strbuf *b, const char *host, const char *zone) {
+  size_t n = strlen(host);
+  if (!zone || host[0] != '[' || host[n - 1] != ']') {
+    add_host_key(b, host, n);
+    return;
+  }
+  add_host_key(b, host, n - 1);
+  sb_add(b, "%25");
+  sb_add(b, zone);
+  sb_addc(b, ']');
+}
+
+/* Appends the authority of h's URL in its normal form. */
+static int add_authority(strbuf *b, CURLU *h, const char *scheme) {
+  char *user = NULL, *pass = NULL, *host = NULL, *zone = NULL, *port = NULL;
+  int rc = get_part(h, CURLUPART_USER, 0, &user);
+  if (!rc) rc = get_part(h, CURLUPART_PASSWORD, 0, &pass);
+  if (!rc) rc = get_part(h, CURLUPART_HOST, 0, &host);
+  if (!rc) rc = get_part(h, CURLUPART_ZONEID, 0, &zone);
+  if (!rc) rc = get_part(h, CURLUPART_PORT, 0, &port);
+  if (!rc && user) {
+    add_pct_normalized(b, user);
+    if (pass) sb_addc(b, ':'), add_pct_normalized(b, pass);
+    sb_addc(b, '@');
+  }
+  if (!rc && host) add_host(b, host, zone);
+  if (!rc && port && atoi(port) != default_port(scheme)) sb_addc(b, ':'), sb_add(b, port);
+  free(user), free(pass), free(host), free(zone), free(port);
+  return rc;
+}
+
+int crawl_url_normalize(const char *url, char **key) {
+  if (!key) return -EINVAL;
+  *key = NULL;
+  if (!url) return -EINVAL;
+  CURLU *h;
+  int rc = parse_absolute(url, &h);
+  if (rc) return rc > 0 ? -EINVAL : rc;
+  char *scheme = NULL, *path = NULL, *query = NULL;
+  rc = get_part(h, CURLUPART_SCHEME, 0, &scheme);
+  if (!rc) rc = get_part(h, CURLUPART_PATH, 0, &path);
+  if (!rc) rc = get_part(h, CURLUPART_QUERY, 0, &query);
+  if (!rc && !scheme) rc = -EINVAL;
+  strbuf b = {0};
+  if (!rc) {
+    for (const char *s = scheme; *s; s++) sb_addc(&b, lower(*s));
+    sb_add(&b, "://");
+    rc = add_authority(&b, h, scheme);
+    add_path_key(&b, path);
+    if (query) sb_addc(&b, '?'), add_pct_normalized(&b, query);
+  }
+  free(scheme), free(path), free(query);
+  curl_url_cleanup(h);
+  if (rc) {
+    free(b.p);
+    return rc;
+  }
+  return sb_finish(&b, key);
+}
+
+/* ---------------------------------------------------------------- parts */
+
+/* The host for split: lower-case, IPv6 without brackets, no trailing dot. */
+static int split_host(CURLU *h, char **out) {
+  char *host;
+  int rc = get_part(h, CURLUPART_HOST, 0, &host);
+  if (rc || !host) return rc ? rc : -EINVAL;
+  strbuf b = {0};
+  if (host[0] == '[') {
+    size_t n = strlen(host);
+    for (size_t i = 1; i + 1 < n; i++) sb_addc(&b, lower(host[i]));
+  } else {
+    add_host_key(&b, host, strlen(host));
+  }
+  free(host);
+  return sb_finish(&b, out);
+}
+
+static int split_port(CURLU *h, int *port) {
+  char *p;
+  int rc = get_part(h, CURLUPART_PORT, CURLU_DEFAULT_PORT, &p);
+  if (rc || !p) return rc ? rc : -EINVAL;
+  *port = atoi(p);
+  free(p);
+  return 0;
+}
+
+static int split_path(CURLU *h, char **out) {
+  char *path, *query;
+  int rc = get_part(h, CURLUPART_PATH, 0, &path);
+  if (!rc) rc = get_part(h, CURLUPART_QUERY, 0, &query);
+  if (rc) {
+    free(path);
+    return rc;
+  }
+  strbuf b = {0};
+  sb_add(&b, path && *path ? path : "/");
+  if (query) sb_addc(&b, '?'), sb_add(&b, query);
+  free(path), free(query);
+  return sb_finish(&b, out);
+}
+
+static int split_scheme(CURLU *h, char **out) {
+  char *s;
+  int rc = get_part(h, CURLUPART_SCHEME, 0, &s);
+  if (rc || !s) return rc ? rc : -EINVAL;
+  for (char *p = s; *p; p++) *p = lower(*p);
+  *out = s;
+  return 0;
+}
+
+int crawl_url_split(const char *url, char **scheme, char **host, int *port, char **path) {
+  char *sc = NULL, *ho = NULL, *pa = NULL;
+  int po = 0;
+  if (scheme) *scheme = NULL;
+  if (host) *host = NULL;
+  if (path) *path = NULL;
+  if (!url) return -EINVAL;
+  CURLU *h;
+  int rc = parse_absolute(url, &h);
+  if (rc) return rc > 0 ? -EINVAL : rc;
+  if (scheme) rc = split_scheme(h, &sc);
+  if (!rc && host) rc = split_host(h, &ho);
+  if (!rc && port) rc = split_port(h, &po);
+  if (!rc && path) rc = split_path(h, &pa);
+  curl_url_cleanup(h);
+  if (rc) {
+    free(sc), free(ho), free(pa);
+    return rc;
+  }
+  if (scheme) *scheme = sc;
+  if (host) *host = ho;
+  if (port) *port = po;
+  if (path) *path = pa;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- domains */
+
+/* An IP literal is only ever "in" itself: "2.3.4" is no parent of "1.2.3.4". */
+static bool is_ip_literal(const char *host, size_t n) {
+  if (memchr(host, ':', n) || (n && host[0] == '[')) return true;
+  for (size_t i = 0; i < n; i++)
+    if (!is_digit((unsigned char)host[i]) && host[i] != '.') return false;
+  return true;
+}
+
+bool crawl_host_in_domain(const char *host, const char *domain) {
+  if (!host || !domain) return false;
+  if (*domain == '.') domain++;
+  size_t hn = strlen(host), dn = strlen(domain);
+  if (hn && host[hn - 1] == '.') hn--;
+  if (dn && domain[dn - 1] == '.') dn--;
+  if (!hn || !dn || dn > hn) return false;
+  if (hn == dn) return strncasecmp(host, domain, dn) == 0;
+  if (is_ip_literal(host, hn)) return false;
+  return host[hn - dn - 1] == '.' && strncasecmp(host + hn - dn, domain, dn) == 0;
+}

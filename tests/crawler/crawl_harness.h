@@ -1,0 +1,52 @@
+/* crawl_harness.h - running spindle-crawl and reading what it wrote, for
+ * the crawler's end-to-end tests.  Plain C, no spindle. */
+#ifndef SPINDLE_TESTS_CRAWL_HARNESS_H
+#define SPINDLE_TESTS_CRAWL_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A set of strings (sorted array). */
+typedef struct strset {
+  char **v;
+  size_t n, cap;
+} strset;
+
+void strset_add(strset *s, const char *x);
+void strset_sort(strset *s);
+bool strset_has(const strset *s, const char *x); /* sorted */
+void strset_free(strset *s);
+/* Reads one string per line (sorted afterwards); -1 if unreadable. */
+int strset_read_lines(strset *s, const char *path);
+/* Prints up to max members of a not in b to stderr, returns how many. */
+size_t strset_missing(const strset *a, const strset *b, const char *what, size_t max);
+
+/* One output line of spindle-crawl. */
+typedef struct crawl_line {
+  char *url, *final_url, *referrer, *error;
+  long status, depth, links, bytes;
+} crawl_line;
+
+typedef struct crawl_out {
+  crawl_line *v;
+  size_t n;
+  size_t bad;            /* lines that did not parse as JSON objects */
+} crawl_out;
+
+int crawl_out_read(crawl_out *o, const char *path);
+void crawl_out_free(crawl_out *o);
+
+/* Runs $SPINDLE_BIN_DIR/spindle-crawl with argv (NULL-terminated, without
+ * the program name), stdout and stderr to files in dir; waits at most
+ * timeout_s.  Returns the exit status, 128+signal if killed, -1 if it could
+ * not run or timed out (then it is killed). */
+int crawl_exec(const char *const *argv, const char *dir, double timeout_s);
+/* Starts it without waiting: returns the pid. */
+pid_t crawl_spawn(const char *const *argv, const char *dir);
+/* Waits for pid at most timeout_s; exit status as crawl_exec. */
+int crawl_wait(pid_t pid, double timeout_s);
+/* Lines in a file now (0 if missing). */
+long count_lines(const char *path);
+
+#endif

@@ -1,0 +1,322 @@
+/* test_links.c - crawl_links_extract: a table of small pages, then hostile
+ * input (random bytes, NULs, deep nesting, huge attributes). */
+#define _GNU_SOURCE
+#include "sched/spt.h"
+
+#include "links.h"
+
+#define PAGE "http://h.example/dir/page.html"
+#define AGENT "spindle/1.0 (+http://spindle.example/bot)"
+#define MAX_URLS 8
+
+typedef struct links_case {
+  const char *html;
+  const char *agent; /* AGENT unless NOAGENT */
+  bool noindex, nofollow;
+  const char *base; /* NULL: PAGE */
+  const char *urls[MAX_URLS]; /* NULL-terminated */
+} links_case;
+
+#define NOAGENT ""
+
+static const links_case cases[] = {
+    /* 0: relative resolution against the page */
+    {"<a href=a>1</a><a href='/b'>2</a><a href=\"../c?x=1#f\">3</a><a href=//other.example/d>4</a>",
+     NULL, false, false, NULL,
+     {"http://h.example/dir/a", "http://h.example/b", "http://h.example/c?x=1", "http://other.example/d"}},
+    /* 1: only the first <base href> counts */
+    {"<head><base href=\"http://b.example/x/\"><base href=\"http://c.example/y/\"></head><a href=g>g</a>",
+     NULL, false, false, "http://b.example/x/", {"http://b.example/x/g"}},
+    /* 2: a relative base, resolved against the page */
+    {"<base href=\"/root/\"><a href=g>", NULL, false, false, "http://h.example/root/", {"http://h.example/root/g"}},
+    /* 3: the base applies to links before it too */
+    {"<a href=g></a><base href=\"/z/\">", NULL, false, false, "http://h.example/z/", {"http://h.example/z/g"}},
+    /* 4: a base without href does not count */
+    {"<base target=_blank><base href=\"/q/\"><a href=g>", NULL, false, false, "http://h.example/q/",
+     {"http://h.example/q/g"}},
+    /* 5: an unusable first base leaves the page URL as the base */
+    {"<base href=\"javascript:void(0)\"><base href=\"/q/\"><a href=g>", NULL, false, false, NULL,
+     {"http://h.example/dir/g"}},
+    /* 6: rel=nofollow, as one token among others, any case */
+    {"<a href=a rel=nofollow>a</a><a href=b rel=\"external NoFollow noopener\">b</a>"
+     "<a href=c rel=nofollowed>c</a><a href=d rel=\"\">d</a>",
+     NULL, false, false, NULL, {"http://h.example/dir/c", "http://h.example/dir/d"}},
+    /* 7: area, and its nofollow */
+    {"<map name=m><area href=a1 rel=nofollow><area href=a2 alt=x><area nohref></map>", NULL, false, false, NULL,
+     {"http://h.example/dir/a2"}},
+    /* 8: meta robots noindex: links still come */
+    {"<meta name=robots content=noindex><a href=a>", NULL, true, false, NULL, {"http://h.example/dir/a"}},
+    /* 9: meta robots nofollow: no links */
+    {"<meta name=\"robots\" content=\"nofollow\"><a href=a>", NULL, false, true, NULL, {NULL}},
+    /* 10: both, upper case, and extra space */
+    {"<META NAME=\" ROBOTS \" CONTENT=\"NOINDEX , NOFOLLOW\"><a href=a>", NULL, true, true, NULL, {NULL}},
+    /* 11: none means both */
+    {"<meta name=robots content=none><a href=a>", NULL, true, true, NULL, {NULL}},
+    /* 12: directives for this agent's product token */
+    {"<meta name=Spindle content=\"nofollow\"><a href=a>", NULL, false, true, NULL, {NULL}},
+    /* 13: directives for another crawler do not apply */
+    {"<meta name=googlebot content=\"noindex, nofollow\"><a href=a>", NULL, false, false, NULL,
+     {"http://h.example/dir/a"}},
+    /* 14: without an agent, only name=robots counts */
+    {"<meta name=spindle content=noindex><a href=a>", NOAGENT, false, false, NULL, {"http://h.example/dir/a"}},
+    /* 15: index, follow and other values change nothing */
+    {"<meta name=robots content=\"index, follow, max-snippet:20\"><a href=a>", NULL, false, false, NULL,
+     {"http://h.example/dir/a"}},
+    /* 16: a meta in the body counts too */
+    {"<body><a href=a></a><meta name=robots content=nofollow></body>", NULL, false, true, NULL, {NULL}},
+    /* 17: frames in a frameset */
+    {"<frameset><frame src=f1><frame src=\"/f2\"><frame></frameset>", NULL, false, false, NULL,
+     {"http://h.example/dir/f1", "http://h.example/f2"}},
+    /* 18: iframes; their content is text, not links */
+    {"<iframe src=i1><a href=notalink></iframe><iframe src=''></iframe>", NULL, false, false, NULL,
+     {"http://h.example/dir/i1"}},
+    /* 19: schemes that are not crawled, and references to the page itself */
+    {"<a href=\"javascript:void(0)\"><a href=\" JavaScript:x\"><a href=\"mailto:a@b.example\">"
+     "<a href=\"data:text/html,x\"><a href=\"tel:123\"><a href=\"ftp://f.example/\"><a href=\"#top\"><a href=\"\">"
+     "<a href=ok>",
+     NULL, false, false, NULL, {"http://h.example/dir/ok"}},
+    /* 20: duplicates removed, first occurrence kept in place */
+    {"<a href=a><a href=b><a href=a#x><a href=./a><a href=\"http://h.example/dir/a\"><a href=c><a href=b>", NULL,
+     false, false, NULL, {"http://h.example/dir/a", "http://h.example/dir/b", "http://h.example/dir/c"}},
+    /* 21: <link>: navigational rel values only */
+    {"<link rel=stylesheet href=s.css><link rel=icon href=i.png><link rel=\"alternate stylesheet\" href=alt.css>"
+     "<link rel=alternate hreflang=de href=/de/><link rel=canonical href=/canon><link rel=\"Next\" href=p2>"
+     "<link rel=prev href=p0><link rel=preload href=x.js><link href=norel>",
+     NULL, false, false, NULL,
+     {"http://h.example/de/", "http://h.example/canon", "http://h.example/dir/p2", "http://h.example/dir/p0"}},
+    /* 22: document order across element kinds */
+    {"<link rel=next href=n><a href=a></a><map><area href=r></map><iframe src=i></iframe><a href=z></a>", NULL,
+     false, false, NULL,
+     {"http://h.example/dir/n", "http://h.example/dir/a", "http://h.example/dir/r", "http://h.example/dir/i",
+      "http://h.example/dir/z"}},
+    /* 23: malformed markup: unclosed tags, unquoted and odd attributes */
+    {"<div><p><a href=x1>one<a href=x2 class=c>two<table><tr><td><a href = 'x3' >three<a href=\"x4\"class=c>"
+     "four</b></i><A HREF=X5 HREF=X6>five<a href=x7/><a href=\"x8>", NULL, false, false, NULL,
+     {"http://h.example/dir/x1", "http://h.example/dir/x2", "http://h.example/dir/x3", "http://h.example/dir/x4",
+      "http://h.example/dir/X5", "http://h.example/dir/x7/"}},
+    /* 24: character references and whitespace in attributes */
+    {"<a href=\"?a=1&amp;b=2\"><a href=\"  spaced  \"><a href=\"caf&eacute;\"><a href=\"a b\">", NULL, false, false,
+     NULL,
+     {"http://h.example/dir/page.html?a=1&b=2", "http://h.example/dir/spaced", "http://h.example/dir/caf%C3%A9",
+      "http://h.example/dir/a%20b"}},
+    /* 25: links in scripts, styles, comments and textareas are text */
+    {"<script>document.write('<a href=\"s\">')</script><style>a{}</style><!-- <a href=c> -->"
+     "<textarea><a href=t></textarea><a href=yes>",
+     NULL, false, false, NULL, {"http://h.example/dir/yes"}},
+    /* 26: SVG links (href and xlink:href), noscript and template content */
+    {"<svg><a href=s1><text>x</text></a><a xlink:href=s2></a></svg><noscript><a href=n1></a></noscript>"
+     "<template><a href=t1></a></template>",
+     NULL, false, false, NULL,
+     {"http://h.example/dir/s1", "http://h.example/dir/s2", "http://h.example/dir/n1", "http://h.example/dir/t1"}},
+    /* 27: elements without their attribute */
+    {"<a name=x>x</a><a>y</a><area><iframe></iframe><link rel=next>", NULL, false, false, NULL, {NULL}},
+    /* 28: an empty page */
+    {"", NULL, false, false, NULL, {NULL}},
+};
+
+static size_t count(const char *const *urls) {
+  size_t n = 0;
+  while (n < MAX_URLS && urls[n]) n++;
+  return n;
+}
+
+/* Checks l against c, naming the case on failure. */
+static void check_case(size_t i, const links_case *c, const crawl_links *l) {
+  size_t want = count(c->urls);
+  cr_assert_eq(l->noindex, c->noindex, "case %zu (%s): noindex %d, want %d", i, c->html, l->noindex, c->noindex);
+  cr_assert_eq(l->nofollow, c->nofollow, "case %zu (%s): nofollow %d, want %d", i, c->html, l->nofollow,
+               c->nofollow);
+  const char *base = c->base ? c->base : PAGE;
+  cr_assert(l->base && !strcmp(l->base, base), "case %zu (%s): base %s, want %s", i, c->html,
+            l->base ? l->base : "(null)", base);
+  for (size_t k = 0; k < l->n && k < want; k++)
+    cr_assert_str_eq(l->urls[k], c->urls[k], "case %zu (%s): url %zu is %s, want %s", i, c->html, k, l->urls[k],
+                     c->urls[k]);
+  cr_assert_eq(l->n, want, "case %zu (%s): %zu urls (first extra: %s), want %zu", i, c->html, l->n,
+               l->n > want ? l->urls[want] : "-", want);
+}
+
+Test(links, table, .timeout = 30) {
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const links_case *c = &cases[i];
+    const char *agent = !c->agent ? AGENT : c->agent[0] ? c->agent : NULL;
+    crawl_links l;
+    int rc = crawl_links_extract(c->html, strlen(c->html), PAGE, agent, &l);
+    cr_assert_eq(rc, 0, "case %zu (%s): rc %d", i, c->html, rc);
+    check_case(i, c, &l);
+    crawl_links_free(&l);
+    cr_assert_eq(l.n, 0, "case %zu: free left n = %zu", i, l.n);
+    cr_assert_null(l.urls);
+  }
+}
+
+/* ------------------------------------------------------ hostile input */
+
+/* xorshift64: the same bytes every run. */
+static uint64_t next_rand(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+/* Every URL extracted is an absolute http(s) URL. */
+static void check_urls(const char *what, const crawl_links *l) {
+  for (size_t i = 0; i < l->n; i++)
+    cr_assert(!strncmp(l->urls[i], "http://", 7) || !strncmp(l->urls[i], "https://", 8), "%s: url %zu is %s", what,
+              i, l->urls[i]);
+}
+
+static void extract_ok(const char *what, const char *html, size_t len, crawl_links *l, double max_ms) {
+  uint64_t t0 = mono_ns();
+  int rc = crawl_links_extract(html, len, PAGE, AGENT, l);
+  double ms = ms_since(t0);
+  cr_log_info("%s: %zu bytes, %zu urls, %.1f ms", what, len, l->n, ms);
+  cr_assert_eq(rc, 0, "%s: rc %d", what, rc);
+  cr_assert(ms < max_ms, "%s: took %.0f ms (limit %.0f)", what, ms, max_ms);
+  check_urls(what, l);
+}
+
+/* 1 MiB of random bytes, then 1 MiB drawn from markup characters, which
+ * make many more (broken) tags. */
+Test(links, random_bytes, .timeout = 120) {
+  static const char markup[] = "<<>>/=\"' \n\tabhrefsi!-&#;x\0";
+  size_t n = 1 << 20;
+  char *buf = malloc(n);
+  cr_assert_not_null(buf);
+  for (int round = 0; round < 2; round++) {
+    uint64_t seed = 0x5eed5eed12345678ull + (uint64_t)round;
+    for (size_t i = 0; i < n; i++) {
+      uint64_t r = next_rand(&seed);
+      buf[i] = round == 0 ? (char)(r >> 24) : markup[(r >> 24) % (sizeof markup - 1)];
+    }
+    crawl_links l;
+    extract_ok(round == 0 ? "random bytes" : "random markup", buf, n, &l, 60000);
+    crawl_links_free(&l);
+  }
+  free(buf);
+}
+
+/* NULs anywhere: in text, in attribute values, in tag names. */
+Test(links, nul_bytes, .timeout = 30) {
+  static const char html[] = "\0<a href=\"x\0y\">\0</a><d\0iv><a href=z\0>";
+  crawl_links l;
+  extract_ok("NULs", html, sizeof html - 1, &l, 10000);
+  cr_assert_eq(l.n, 2);
+  cr_assert_str_eq(l.urls[0], "http://h.example/dir/x%EF%BF%BDy"); /* U+FFFD, as the parser replaces NUL */
+  cr_assert_str_eq(l.urls[1], "http://h.example/dir/z%EF%BF%BD");
+  crawl_links_free(&l);
+  cr_assert_eq(crawl_links_extract(NULL, 0, PAGE, AGENT, &l), 0);
+  cr_assert_eq(l.n, 0);
+  crawl_links_free(&l);
+  cr_assert(crawl_links_extract("<a href=x>", 10, NULL, AGENT, &l) < 0);
+  cr_assert_eq(l.n, 0);
+}
+
+/* count copies of unit, then tail. */
+static char *repeat(const char *unit, size_t count, const char *tail, size_t *len) {
+  size_t ul = strlen(unit), tl = strlen(tail);
+  char *s = malloc(ul * count + tl + 1);
+  cr_assert_not_null(s);
+  for (size_t i = 0; i < count; i++) memcpy(s + i * ul, unit, ul);
+  memcpy(s + ul * count, tail, tl + 1);
+  *len = ul * count + tl;
+  return s;
+}
+
+typedef struct nesting_case {
+  const char *unit;
+  size_t count;
+  bool link_kept; /* whether the link after the nesting must survive */
+} nesting_case;
+
+/* Deep nesting the tree builder would take minutes over. */
+static const nesting_case nesting_cases[] = {
+    {"<div>", 100000, true},
+    {"<span>", 100000, true},
+    {"<x-custom>", 100000, true},
+    {"<div><a href=/in>", 50000, true},
+    {"<table><tr><td>", 30000, true},
+    {"<ul><li><p>", 50000, true},
+    {"<b><i><u>", 50000, true},
+    {"<p><b></p>x", 50000, true},
+    {"<x><div></x>", 50000, true},
+    {"<form><div></form>", 50000, true},
+    {"<svg><g>", 50000, true},
+    /* Past the depth cap <svg> is dropped, so the next <title> is HTML's,
+     * whose text runs to the end: the page reads differently that deep. */
+    {"<svg><title><div>", 30000, false},
+};
+
+Test(links, deep_nesting, .timeout = 300) {
+  for (size_t i = 0; i < sizeof nesting_cases / sizeof nesting_cases[0]; i++) {
+    const nesting_case *c = &nesting_cases[i];
+    size_t len;
+    char *html = repeat(c->unit, c->count, "<a href=/end>end</a>", &len);
+    char what[96];
+    snprintf(what, sizeof what, "case %zu (%zu x %s)", i, c->count, c->unit);
+    crawl_links l;
+    extract_ok(what, html, len, &l, 20000);
+    bool found = false;
+    for (size_t k = 0; k < l.n; k++) found |= !strcmp(l.urls[k], "http://h.example/end");
+    cr_assert(found || !c->link_kept, "%s: the link after the nesting was lost (%zu urls)", what, l.n);
+    crawl_links_free(&l);
+    free(html);
+  }
+}
+
+/* A megabyte-long href is no URL; a megabyte-long other attribute is fine. */
+Test(links, huge_attributes, .timeout = 60) {
+  size_t n = 1 << 20;
+  char *html = malloc(2 * n + 100);
+  cr_assert_not_null(html);
+  char *p = html;
+  p += sprintf(p, "<a href=\"");
+  memset(p, 'a', n), p += n;
+  p += sprintf(p, "\">x</a><a title=\"");
+  memset(p, 't', n), p += n;
+  p += sprintf(p, "\" href=ok>y</a>");
+  crawl_links l;
+  extract_ok("huge attributes", html, (size_t)(p - html), &l, 20000);
+  cr_assert_eq(l.n, 1);
+  cr_assert_str_eq(l.urls[0], "http://h.example/dir/ok");
+  crawl_links_free(&l);
+  free(html);
+}
+
+/* A tag with 100,000 attributes: the tree builder checks each against all
+ * before it (quadratic), so the parse runs out of its CPU budget and is
+ * abandoned, in bounded time, with nothing to free. */
+Test(links, parse_budget, .timeout = 120) {
+  size_t cap = 100000 * 8 + 64, len = 0;
+  char *html = malloc(cap);
+  cr_assert_not_null(html);
+  len += (size_t)sprintf(html, "<div");
+  for (int i = 0; i < 100000; i++) len += (size_t)sprintf(html + len, " a%d", i);
+  len += (size_t)sprintf(html + len, "><a href=x>");
+  crawl_links l;
+  uint64_t t0 = mono_ns();
+  int rc = crawl_links_extract(html, len, PAGE, AGENT, &l);
+  double ms = ms_since(t0);
+  cr_log_info("attribute bomb: rc %d after %.0f ms", rc, ms);
+  cr_assert_eq(rc, -ETIMEDOUT, "rc %d", rc);
+  cr_assert_eq(l.n, 0);
+  cr_assert_null(l.urls);
+  cr_assert_null(l.base);
+  free(html);
+}
+
+/* At most 100,000 URLs per page, the first ones. */
+Test(links, url_cap, .timeout = 300) {
+  size_t n = 100005, len = 0;
+  char *html = malloc(n * 24 + 1);
+  cr_assert_not_null(html);
+  for (size_t i = 0; i < n; i++) len += (size_t)sprintf(html + len, "<a href=/%zu></a>", i);
+  crawl_links l;
+  extract_ok("100,005 links", html, len, &l, 120000);
+  cr_assert_eq(l.n, 100000);
+  cr_assert_str_eq(l.urls[0], "http://h.example/0");
+  cr_assert_str_eq(l.urls[99999], "http://h.example/99999");
+  crawl_links_free(&l);
+  free(html);
+}

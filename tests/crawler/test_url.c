@@ -1,0 +1,346 @@
+/* test_url.c - crawl_url_resolve, _normalize, _split and crawl_host_in_domain,
+ * table-driven: each failure names the case's index and its inputs. */
+#define _GNU_SOURCE
+#include "sched/spt.h"
+
+#include "url.h"
+
+#define RFC_BASE "http://a/b/c/d;p?q"
+#define SKIP 1 /* crawl_url_resolve's "not one to crawl" */
+#define BAD -1 /* any negative code */
+
+/* Whether rc is what a case wants (BAD: any negative code). */
+static bool rc_ok(int rc, int want) { return want == BAD ? rc < 0 : rc == want; }
+
+static const char *str(const char *s) { return s ? s : "(null)"; }
+
+/* ------------------------------------------------------------ resolve */
+
+typedef struct resolve_case {
+  const char *base, *ref;
+  int rc;
+  const char *want;
+} resolve_case;
+
+static const resolve_case resolve_cases[] = {
+    /* RFC 3986 5.4.1, normal examples (fragments are dropped here) */
+    {RFC_BASE, "g:h", SKIP, NULL},
+    {RFC_BASE, "g", 0, "http://a/b/c/g"},
+    {RFC_BASE, "./g", 0, "http://a/b/c/g"},
+    {RFC_BASE, "g/", 0, "http://a/b/c/g/"},
+    {RFC_BASE, "/g", 0, "http://a/g"},
+    {RFC_BASE, "//g", 0, "http://g/"},
+    {RFC_BASE, "?y", 0, "http://a/b/c/d;p?y"},
+    {RFC_BASE, "g?y", 0, "http://a/b/c/g?y"},
+    {RFC_BASE, "#s", SKIP, NULL},
+    {RFC_BASE, "g#s", 0, "http://a/b/c/g"},
+    {RFC_BASE, "g?y#s", 0, "http://a/b/c/g?y"},
+    {RFC_BASE, ";x", 0, "http://a/b/c/;x"},
+    {RFC_BASE, "g;x", 0, "http://a/b/c/g;x"},
+    {RFC_BASE, "g;x?y#s", 0, "http://a/b/c/g;x?y"},
+    {RFC_BASE, "", SKIP, NULL},
+    {RFC_BASE, ".", 0, "http://a/b/c/"},
+    {RFC_BASE, "./", 0, "http://a/b/c/"},
+    {RFC_BASE, "..", 0, "http://a/b/"},
+    {RFC_BASE, "../", 0, "http://a/b/"},
+    {RFC_BASE, "../g", 0, "http://a/b/g"},
+    {RFC_BASE, "../..", 0, "http://a/"},
+    {RFC_BASE, "../../", 0, "http://a/"},
+    {RFC_BASE, "../../g", 0, "http://a/g"},
+    /* RFC 3986 5.4.2, abnormal examples */
+    {RFC_BASE, "../../../g", 0, "http://a/g"},
+    {RFC_BASE, "../../../../g", 0, "http://a/g"},
+    {RFC_BASE, "/./g", 0, "http://a/g"},
+    {RFC_BASE, "/../g", 0, "http://a/g"},
+    {RFC_BASE, "g.", 0, "http://a/b/c/g."},
+    {RFC_BASE, ".g", 0, "http://a/b/c/.g"},
+    {RFC_BASE, "g..", 0, "http://a/b/c/g.."},
+    {RFC_BASE, "..g", 0, "http://a/b/c/..g"},
+    {RFC_BASE, "./../g", 0, "http://a/b/g"},
+    {RFC_BASE, "./g/.", 0, "http://a/b/c/g/"},
+    {RFC_BASE, "g/./h", 0, "http://a/b/c/g/h"},
+    {RFC_BASE, "g/../h", 0, "http://a/b/c/h"},
+    {RFC_BASE, "g;x=1/./y", 0, "http://a/b/c/g;x=1/y"},
+    {RFC_BASE, "g;x=1/../y", 0, "http://a/b/c/y"},
+    {RFC_BASE, "g?y/./x", 0, "http://a/b/c/g?y/./x"},
+    {RFC_BASE, "g?y/../x", 0, "http://a/b/c/g?y/../x"},
+    {RFC_BASE, "g#s/./x", 0, "http://a/b/c/g"},
+    {RFC_BASE, "g#s/../x", 0, "http://a/b/c/g"},
+    {RFC_BASE, "http:g", 0, "http://a/b/c/g"}, /* the non-strict reading */
+    /* schemes that are not crawled */
+    {RFC_BASE, "javascript:alert(1)", SKIP, NULL},
+    {RFC_BASE, "JavaScript:void(0)", SKIP, NULL},
+    {RFC_BASE, " java\nscript:void(0)", SKIP, NULL},
+    {RFC_BASE, "mailto:someone@example.com", SKIP, NULL},
+    {RFC_BASE, "data:text/html,<p>x</p>", SKIP, NULL},
+    {RFC_BASE, "tel:+15555550100", SKIP, NULL},
+    {RFC_BASE, "ftp://ftp.example.com/pub/", SKIP, NULL},
+    {RFC_BASE, "file:///etc/passwd", SKIP, NULL},
+    {"ftp://x/dir/", "g", SKIP, NULL}, /* relative to a base that is not http(s) */
+    /* whitespace, and what is made valid */
+    {RFC_BASE, "  g  ", 0, "http://a/b/c/g"},
+    {RFC_BASE, "\t\r\n g \f\n", 0, "http://a/b/c/g"},
+    {RFC_BASE, "g\th\ni", 0, "http://a/b/c/ghi"},
+    {RFC_BASE, "  #top ", SKIP, NULL},
+    {RFC_BASE, "a b", 0, "http://a/b/c/a%20b"},
+    {RFC_BASE, "x?q r", 0, "http://a/b/c/x?q%20r"},
+    {RFC_BASE, "caf\xc3\xa9?\xc3\xa4=1", 0, "http://a/b/c/caf%C3%A9?%C3%A4=1"},
+    {RFC_BASE, "x%zz", 0, "http://a/b/c/x%25zz"},
+    {RFC_BASE, "x%7e%2f", 0, "http://a/b/c/x%7e%2f"}, /* escapes kept as found */
+    {RFC_BASE, "a\\b?c\\d", 0, "http://a/b/c/a/b?c%5Cd"},
+    {RFC_BASE, "x\"<>^`{|}", 0, "http://a/b/c/x%22%3C%3E%5E%60%7B%7C%7D"},
+    {RFC_BASE, "?a=1&b=2", 0, "http://a/b/c/d;p?a=1&b=2"},
+    /* absolute and network-path references */
+    {RFC_BASE, "HTTPS://Example.COM/X", 0, "https://Example.COM/X"},
+    {RFC_BASE, "//other.example/p?q#f", 0, "http://other.example/p?q"},
+    {"https://a/b/", "//g/x", 0, "https://g/x"},
+    {RFC_BASE, "http://[::1]:8080/x", 0, "http://[::1]:8080/x"},
+    {RFC_BASE, "http://h/a/./b/../c", 0, "http://h/a/c"},
+    {"http://a/b#frag", "?y", 0, "http://a/b?y"}, /* the base's fragment goes */
+    {"http://a/b?q#frag", "", SKIP, NULL},
+    {NULL, "http://example.com", 0, "http://example.com/"},
+    {NULL, "g", BAD, NULL},
+    {RFC_BASE, "https:g", BAD, NULL},
+    {RFC_BASE, "http://exa mple.com/", BAD, NULL},
+    {RFC_BASE, "http://h:99999/", BAD, NULL},
+    {"not a url", "g", BAD, NULL},
+};
+
+Test(url, resolve_table, .timeout = 30) {
+  size_t n = sizeof resolve_cases / sizeof resolve_cases[0];
+  for (size_t i = 0; i < n; i++) {
+    const resolve_case *c = &resolve_cases[i];
+    char *out = (char *)"unset";
+    int rc = crawl_url_resolve(c->base, c->ref, &out);
+    cr_assert(rc_ok(rc, c->rc), "case %zu: resolve(%s, \"%s\") = %d, want %d (%s)", i, str(c->base), c->ref, rc,
+              c->rc, str(out));
+    if (c->want)
+      cr_assert(out && !strcmp(out, c->want), "case %zu: resolve(%s, \"%s\") = %s, want %s", i, str(c->base), c->ref,
+                str(out), c->want);
+    else
+      cr_assert_null(out, "case %zu: resolve(%s, \"%s\") left %s", i, str(c->base), c->ref, out);
+    free(out);
+  }
+}
+
+/* An overlong reference is refused, before or after it is made valid. */
+Test(url, resolve_length_limit, .timeout = 30) {
+  size_t n = CRAWL_URL_MAX + 100;
+  char *ref = malloc(n + 1);
+  cr_assert_not_null(ref);
+  memset(ref, 'a', n);
+  ref[n] = '\0';
+  char *out = NULL;
+  cr_assert(crawl_url_resolve(RFC_BASE, ref, &out) < 0, "a %zu-byte reference was accepted", n);
+  cr_assert_null(out);
+  /* "x", 3000 spaces, "y": 3002 bytes as found, 9002 once encoded */
+  memset(ref, ' ', 3002);
+  ref[0] = 'x';
+  ref[3001] = 'y';
+  ref[3002] = '\0';
+  cr_assert(crawl_url_resolve(RFC_BASE, ref, &out) < 0, "a reference over the limit once encoded was accepted");
+  cr_assert_null(out);
+  ref[2000] = '\0'; /* 1999 spaces: 5997 bytes encoded, within the limit */
+  cr_assert_eq(crawl_url_resolve(RFC_BASE, ref, &out), 0);
+  cr_assert_not_null(out);
+  free(out);
+  free(ref);
+  cr_assert(crawl_url_resolve(RFC_BASE, NULL, &out) < 0);
+  cr_assert(crawl_url_resolve(RFC_BASE, "g", NULL) < 0);
+}
+
+/* ---------------------------------------------------------- normalize */
+
+typedef struct normalize_case {
+  const char *url;
+  int rc;
+  const char *want;
+} normalize_case;
+
+static const normalize_case normalize_cases[] = {
+    {"HTTP://Example.COM/", 0, "http://example.com/"},
+    {"http://example.com", 0, "http://example.com/"},
+    {"http://example.com:80/a", 0, "http://example.com/a"},
+    {"https://example.com:443/a", 0, "https://example.com/a"},
+    {"http://example.com:443/a", 0, "http://example.com:443/a"},
+    {"https://example.com:80/a", 0, "https://example.com:80/a"},
+    {"http://example.com:8080", 0, "http://example.com:8080/"},
+    {"http://h/%7e", 0, "http://h/~"},
+    {"http://h/%7Euser/%41%5a%2d%2e%5f%30", 0, "http://h/~user/AZ-._0"},
+    {"http://h/a%2fb", 0, "http://h/a%2Fb"},
+    {"http://h/a%2Fb", 0, "http://h/a%2Fb"},
+    {"http://h/%e2%82%ac", 0, "http://h/%E2%82%AC"},
+    {"http://h/\xe2\x82\xac", 0, "http://h/%E2%82%AC"},
+    {"http://h/a/./b/../c", 0, "http://h/a/c"},
+    {"http://h/a/%2e%2E/c", 0, "http://h/c"},
+    {"http://h/a/.%2e/c", 0, "http://h/c"},
+    {"http://h/a/../../..", 0, "http://h/"},
+    {"http://h/a%2E/b", 0, "http://h/a./b"},
+    {"http://h/a//b", 0, "http://h/a//b"},
+    {"http://h/a/", 0, "http://h/a/"},
+    {"http://h/?q=%7e%2f%3d", 0, "http://h/?q=~%2F%3D"},
+    {"http://h/?q=%c3%a4", 0, "http://h/?q=%C3%A4"},
+    {"http://h/?b=2&a=1", 0, "http://h/?b=2&a=1"},
+    {"http://h/p?x+y", 0, "http://h/p?x+y"},
+    {"http://h/p?a/../b", 0, "http://h/p?a/../b"},
+    {"http://h/p?q#frag", 0, "http://h/p?q"},
+    {"http://h/p#frag", 0, "http://h/p"},
+    {"http://h/?", 0, "http://h/"}, /* libcurl drops an empty query */
+    {"http://H.Example.COM./x", 0, "http://h.example.com/x"},
+    {"http://[2001:DB8::1]:80/", 0, "http://[2001:db8::1]/"},
+    {"http://[::1]:8080/x", 0, "http://[::1]:8080/x"},
+    {"http://b\xc3\xbc" "cher.example/", 0, "http://b\xc3\xbc" "cher.example/"},
+    {"http://h/a b", 0, "http://h/a%20b"},
+    {"http://h/a%20b", 0, "http://h/a%20b"},
+    {"http://h/%zz", 0, "http://h/%25zz"},
+    {"  http://h/x  ", 0, "http://h/x"},
+    {"http://u:p%7e@h/", 0, "http://u:p~@h/"},
+    {"ftp://h/", BAD, NULL},
+    {"mailto:x@example.com", BAD, NULL},
+    {"/relative/path", BAD, NULL},
+    {"", BAD, NULL},
+    {"http://", BAD, NULL},
+};
+
+Test(url, normalize_table, .timeout = 30) {
+  size_t n = sizeof normalize_cases / sizeof normalize_cases[0];
+  for (size_t i = 0; i < n; i++) {
+    const normalize_case *c = &normalize_cases[i];
+    char *key = NULL;
+    int rc = crawl_url_normalize(c->url, &key);
+    cr_assert(rc_ok(rc, c->rc), "case %zu: normalize(\"%s\") = %d, want %d (%s)", i, c->url, rc, c->rc, str(key));
+    if (c->want)
+      cr_assert(key && !strcmp(key, c->want), "case %zu: normalize(\"%s\") = %s, want %s", i, c->url, str(key),
+                c->want);
+    else
+      cr_assert_null(key, "case %zu: normalize(\"%s\") left %s", i, c->url, key);
+    free(key);
+  }
+}
+
+/* A URL as found and the one fetched for it share their key; so do the
+ * spellings of one resource. */
+static const char *const same_key[][2] = {
+    {"http://h/a b?c d", "http://h/a%20b?c%20d"},
+    {"HTTP://H:80/%7e/./x", "http://h/~/x"},
+    {"http://h/caf\xc3\xa9", "http://h/caf%c3%a9"},
+    {"https://h.example.:443", "https://H.EXAMPLE/"},
+    {"http://h/p#one", "http://h/p#two"},
+};
+
+Test(url, normalize_same_key, .timeout = 30) {
+  for (size_t i = 0; i < sizeof same_key / sizeof same_key[0]; i++) {
+    char *fetched = NULL, *k1 = NULL, *k2 = NULL, *k3 = NULL;
+    cr_assert_eq(crawl_url_resolve(NULL, same_key[i][0], &fetched), 0, "case %zu: resolve(\"%s\")", i,
+                 same_key[i][0]);
+    cr_assert_eq(crawl_url_normalize(same_key[i][0], &k1), 0, "case %zu: normalize(\"%s\")", i, same_key[i][0]);
+    cr_assert_eq(crawl_url_normalize(fetched, &k2), 0, "case %zu: normalize(\"%s\")", i, fetched);
+    cr_assert_eq(crawl_url_normalize(same_key[i][1], &k3), 0, "case %zu: normalize(\"%s\")", i, same_key[i][1]);
+    cr_assert_str_eq(k1, k2, "case %zu: \"%s\" and its fetched form %s: %s vs %s", i, same_key[i][0], fetched, k1, k2);
+    cr_assert_str_eq(k1, k3, "case %zu: \"%s\" vs \"%s\": %s vs %s", i, same_key[i][0], same_key[i][1], k1, k3);
+    free(fetched), free(k1), free(k2), free(k3);
+  }
+}
+
+/* -------------------------------------------------------------- split */
+
+typedef struct split_case {
+  const char *url;
+  int rc;
+  const char *scheme, *host;
+  int port;
+  const char *path;
+} split_case;
+
+static const split_case split_cases[] = {
+    {"http://Example.com/a?b#c", 0, "http", "example.com", 80, "/a?b"},
+    {"HTTPS://h", 0, "https", "h", 443, "/"},
+    {"https://h:8443/x/../y", 0, "https", "h", 8443, "/y"},
+    {"http://h:80/", 0, "http", "h", 80, "/"},
+    {"http://[::1]:8080/p", 0, "http", "::1", 8080, "/p"},
+    {"http://[FE80::1]/", 0, "http", "fe80::1", 80, "/"},
+    {"http://h.example./", 0, "http", "h.example", 80, "/"},
+    {"http://h/a b?c d", 0, "http", "h", 80, "/a%20b?c%20d"},
+    {"http://user:pw@h/p", 0, "http", "h", 80, "/p"},
+    {"ftp://h/", BAD, NULL, NULL, 0, NULL},
+    {"h/x", BAD, NULL, NULL, 0, NULL},
+    {"javascript:x", BAD, NULL, NULL, 0, NULL},
+};
+
+static void check_part(size_t i, const char *url, const char *what, const char *got, const char *want) {
+  if (want)
+    cr_assert(got && !strcmp(got, want), "case %zu: split(\"%s\") %s = %s, want %s", i, url, what, str(got), want);
+  else
+    cr_assert_null(got, "case %zu: split(\"%s\") left %s = %s", i, url, what, got);
+}
+
+Test(url, split_table, .timeout = 30) {
+  size_t n = sizeof split_cases / sizeof split_cases[0];
+  for (size_t i = 0; i < n; i++) {
+    const split_case *c = &split_cases[i];
+    char *scheme = NULL, *host = NULL, *path = NULL;
+    int port = -1;
+    int rc = crawl_url_split(c->url, &scheme, &host, &port, &path);
+    cr_assert(rc_ok(rc, c->rc), "case %zu: split(\"%s\") = %d, want %d", i, c->url, rc, c->rc);
+    check_part(i, c->url, "scheme", scheme, c->scheme);
+    check_part(i, c->url, "host", host, c->host);
+    check_part(i, c->url, "path", path, c->path);
+    if (!rc) cr_assert_eq(port, c->port, "case %zu: split(\"%s\") port = %d, want %d", i, c->url, port, c->port);
+    free(scheme), free(host), free(path);
+  }
+}
+
+/* Each out pointer may be NULL. */
+Test(url, split_partial, .timeout = 30) {
+  char *host = NULL;
+  int port = 0;
+  cr_assert_eq(crawl_url_split("https://a.example:444/x", NULL, &host, NULL, NULL), 0);
+  cr_assert_str_eq(host, "a.example");
+  free(host);
+  cr_assert_eq(crawl_url_split("https://a.example/x", NULL, NULL, &port, NULL), 0);
+  cr_assert_eq(port, 443);
+  cr_assert_eq(crawl_url_split("https://a.example/x", NULL, NULL, NULL, NULL), 0);
+  cr_assert(crawl_url_split(NULL, NULL, NULL, NULL, NULL) < 0);
+}
+
+/* ---------------------------------------------------------- in domain */
+
+typedef struct domain_case {
+  const char *host, *domain;
+  bool want;
+} domain_case;
+
+static const domain_case domain_cases[] = {
+    {"example.com", "example.com", true},
+    {"a.example.com", "example.com", true},
+    {"a.b.example.com", "example.com", true},
+    {"EXAMPLE.com", "example.COM", true},
+    {"A.Example.Com", "example.com", true},
+    {"a.example.com.", "example.com", true},
+    {"a.example.com", "example.com.", true},
+    {"a.example.com", ".example.com", true},
+    {"badexample.com", "example.com", false},
+    {"example.com", "a.example.com", false},
+    {"com", "example.com", false},
+    {"example.com.evil.net", "example.com", false},
+    {"xn--bcher-kva.example", "example", true},
+    {"", "example.com", false},
+    {"example.com", "", false},
+    {"example.com", ".", false},
+    {"1.2.3.4", "3.4", false},
+    {"1.2.3.4", "1.2.3.4", true},
+    {"::1", "::1", true},
+    {"fe80::1", "1", false},
+    {NULL, "example.com", false},
+    {"example.com", NULL, false},
+};
+
+Test(url, host_in_domain_table, .timeout = 30) {
+  size_t n = sizeof domain_cases / sizeof domain_cases[0];
+  for (size_t i = 0; i < n; i++) {
+    const domain_case *c = &domain_cases[i];
+    bool got = crawl_host_in_domain(c->host, c->domain);
+    cr_assert_eq(got, c->want, "case %zu: host_in_domain(%s, %s) = %d, want %d", i, str(c->host), str(c->domain), got,
+                 c->want);
+  }
+}
