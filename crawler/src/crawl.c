@@ -253,17 +253,20 @@ static bool in_scope(const char *url, const char *hostname) {
 
 /*
  * Queues url (absolute, as found) unless out of scope or seen.  Lock held.
- * Returns 1 if queued, 0 if skipped, -1 out of memory.  record: also store
- * it in the state database (false when loading from there).
+ * Returns 1 if queued, 0 if skipped, -1 out of memory.  EQ_RECORD: also
+ * store it in the state database; EQ_LOADED: it comes from there (already
+ * in the seen set, and queued before: scope is not checked again).
  */
-static int enqueue(const char *url, const char *referrer, int depth, int redirects, bool record) {
+enum { EQ_RECORD = 1, EQ_LOADED = 2 };
+
+static int enqueue(const char *url, const char *referrer, int depth, int redirects, int flags) {
   char *scheme = NULL, *hostname = NULL, *key = NULL;
   int port = 0, r = 0;
   if (crawl_url_split(url, &scheme, &hostname, &port, NULL) != 0) goto out;
-  if (!in_scope(url, hostname)) goto out;
+  if (!(flags & EQ_LOADED) && !in_scope(url, hostname)) goto out;
   if (crawl_url_normalize(url, &key) != 0) goto out;
   int added = crawl_seen_add(&C.seen, crawl_fingerprint(key));
-  if (added <= 0) {
+  if (added < 0 || (added == 0 && !(flags & EQ_LOADED))) {
     r = added;
     goto out;
   }
@@ -279,7 +282,7 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
   it->depth = depth;
   it->redirects = redirects;
   host_push(h, it);
-  if (record && C.state) crawl_state_queue(C.state, key, url, referrer, depth, redirects);
+  if ((flags & EQ_RECORD) && C.state) crawl_state_queue(C.state, key, url, referrer, depth, redirects);
   r = 1;
 out:
   free(scheme);
@@ -508,11 +511,11 @@ static void do_page(host *h, item *it) {
     } else if (r.status >= 300) {
       s->redirects++;
       if (r.redirect_url && it->redirects < cfg->max_redirects)
-        added += enqueue(r.redirect_url, it->url, it->depth, it->redirects + 1, true) > 0;
+        added += enqueue(r.redirect_url, it->url, it->depth, it->redirects + 1, EQ_RECORD) > 0;
     } else {
       s->ok++;
     }
-    for (size_t i = 0; parsed && i < links.n; i++) added += enqueue(links.urls[i], it->url, it->depth + 1, 0, true) > 0;
+    for (size_t i = 0; parsed && i < links.n; i++) added += enqueue(links.urls[i], it->url, it->depth + 1, 0, EQ_RECORD) > 0;
     if (C.state) crawl_state_done(C.state, it->url, line);
   }
   /* Committed before the line is written: see state.h. */
@@ -619,7 +622,7 @@ static int add_seed_host(const char *url) {
 
 static void load_state_item(void *arg, const char *url, const char *referrer, int depth, int redirects) {
   (void)arg;
-  enqueue(url, referrer, depth, redirects, false);
+  enqueue(url, referrer, depth, redirects, EQ_LOADED);
 }
 
 static void mark_seen(void *arg, const char *key) {
@@ -637,7 +640,7 @@ static void *crawl_main(void *arg) {
     crawl_state_load(C.state, mark_seen, load_state_item, NULL);
   }
   if (C.state) crawl_state_begin(C.state);
-  for (size_t i = 0; i < cfg->nseeds; i++) enqueue(cfg->seeds[i], NULL, 0, 0, true);
+  for (size_t i = 0; i < cfg->nseeds; i++) enqueue(cfg->seeds[i], NULL, 0, 0, EQ_RECORD);
   if (C.state) crawl_state_commit(C.state);
   sp_mutex_unlock(&C.lock);
 
