@@ -99,7 +99,7 @@ build_all() {
     bash "$root/tools/setup.sh"
   fi
   say "build: $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_BUILD_TESTS=OFF >/dev/null
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build" -j "$jobs" --target spindle-crawl spindle-sitegen >/dev/null
 }
 

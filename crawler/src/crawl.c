@@ -235,7 +235,9 @@ static void wake_waiters(long n) {
 
 /* ------------------------------------------------------------------ scope */
 
-static bool in_scope(const char *url, const char *hostname) {
+/* key: the normalised URL, which --include and --exclude are matched
+ * against (so that case and default ports do not matter). */
+static bool in_scope(const char *key, const char *hostname) {
   const crawl_config *cfg = C.cfg;
   bool ok = cfg->any_host;
   for (size_t i = 0; !ok && i < C.nseed_hosts; i++) ok = strcasecmp(hostname, C.seed_hosts[i]) == 0;
@@ -243,11 +245,11 @@ static bool in_scope(const char *url, const char *hostname) {
   if (!ok) return false;
   if (cfg->ninclude) {
     bool any = false;
-    for (size_t i = 0; !any && i < cfg->ninclude; i++) any = regexec(&cfg->include[i], url, 0, NULL, 0) == 0;
+    for (size_t i = 0; !any && i < cfg->ninclude; i++) any = regexec(&cfg->include[i], key, 0, NULL, 0) == 0;
     if (!any) return false;
   }
   for (size_t i = 0; i < cfg->nexclude; i++)
-    if (regexec(&cfg->exclude[i], url, 0, NULL, 0) == 0) return false;
+    if (regexec(&cfg->exclude[i], key, 0, NULL, 0) == 0) return false;
   return true;
 }
 
@@ -263,8 +265,8 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
   char *scheme = NULL, *hostname = NULL, *key = NULL;
   int port = 0, r = 0;
   if (crawl_url_split(url, &scheme, &hostname, &port, NULL) != 0) goto out;
-  if (!(flags & EQ_LOADED) && !in_scope(url, hostname)) goto out;
   if (crawl_url_normalize(url, &key) != 0) goto out;
+  if (!(flags & EQ_LOADED) && !in_scope(key, hostname)) goto out;
   int added = crawl_seen_add(&C.seen, crawl_fingerprint(key));
   if (added < 0 || (added == 0 && !(flags & EQ_LOADED))) {
     r = added;

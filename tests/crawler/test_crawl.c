@@ -155,7 +155,7 @@ Test(crawl, limits_and_scope, .init = start_site, .fini = stop_site, .timeout = 
   cr_assert_eq(crawl_exec(a3, work, 100), 0);
   cr_assert_eq(crawl_out_read(&o, out), 0);
   cr_assert(o.n > 1);
-  for (size_t i = 0; i < o.n; i++) cr_assert(strstr(o.v[i].url, "://h0.demo.test:") != NULL, "out of scope: %s", o.v[i].url);
+  for (size_t i = 0; i < o.n; i++) cr_assert(strcasestr(o.v[i].url, "://h0.demo.test:") != NULL, "out of scope: %s", o.v[i].url);
   crawl_out_free(&o);
 
   /* --exclude */
@@ -164,7 +164,7 @@ Test(crawl, limits_and_scope, .init = start_site, .fini = stop_site, .timeout = 
                       "--exclude", "h[123]\\.demo", seed, NULL};
   cr_assert_eq(crawl_exec(a4, work, 100), 0);
   cr_assert_eq(crawl_out_read(&o, out), 0);
-  for (size_t i = 0; i < o.n; i++) cr_assert(strstr(o.v[i].url, "://h0.demo.test:") != NULL, "excluded: %s", o.v[i].url);
+  for (size_t i = 0; i < o.n; i++) cr_assert(strcasestr(o.v[i].url, "://h0.demo.test:") != NULL, "excluded: %s", o.v[i].url);
   crawl_out_free(&o);
 }
 
