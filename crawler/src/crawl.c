@@ -345,6 +345,7 @@ static job pick(uint64_t now, uint64_t *wait_until) {
     if (h->robots_state == ROBOTS_UNKNOWN) {
       h->robots_state = ROBOTS_FETCHING;
       h->active++;
+      h->next_ns = now + h->delay_ns; /* robots.txt is a request like any other */
       j.kind = JOB_ROBOTS;
       j.h = h;
       return j;

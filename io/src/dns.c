@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,7 @@ static int map_ares_status(int status) {
   case ARES_ENODATA: return SP_ENODATA;
   case ARES_ETIMEOUT: return SP_ETIMEDOUT;
   case ARES_EREFUSED: return SP_EDNSREFUSED;
+  case ARES_ECONNREFUSED: return -ECONNREFUSED; /* nothing listens at the server's address */
   case ARES_ENOMEM: return SP_ENOMEM;
   case ARES_EBADNAME: return SP_EINVAL;
   case ARES_ECANCELLED:

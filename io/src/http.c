@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <zlib.h>
+
 #include "io_internal.h"
 
 #define DEFAULT_MAX_BODY (64u << 20)
@@ -32,6 +34,7 @@
 #define HEADERS_MAX (256u << 10) /* a response's header block; more fails it */
 
 enum { X_RUNNING = 0, X_COMPLETED, X_ABANDONED };
+enum { CODING_NONE = 0, CODING_GZIP, CODING_DEFLATE, CODING_RAW_DEFLATE };
 
 /* A one-shot completion a task waits for (the transfer's end, or the
  * acknowledgement of its cancel). */
@@ -66,6 +69,10 @@ typedef struct sp__xfer {
   size_t reqhdrs_len, reqhdrs_cap;
   bool toobig, aborted, oom;
   bool headers_done;     /* the blank line ending the last header block came */
+  bool decode;           /* we asked for compressed bodies */
+  int coding;            /* the response's content coding (CODING_*) */
+  z_stream z;            /* its decoder */
+  bool z_live, z_done, bad_coding;
   int start_err;
   CURLcode code;
   char errbuf[CURL_ERROR_SIZE];
@@ -109,29 +116,29 @@ static int completion_wait(completion *c, int flags) {
 
 /* --------------------------------------------------------- driver callbacks */
 
-static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
-  sp__xfer *x = arg;
-  size_t len = size * nmemb;
+/* Hands len decoded body bytes to the caller's callback or the body
+ * buffer.  False to stop the transfer. */
+static bool deliver(sp__xfer *x, const char *data, size_t len) {
   if (x->max_body && len > x->max_body - x->body_len) {
     x->toobig = true;
-    return 0; /* CURLE_WRITE_ERROR */
+    return false;
   }
   if (x->on_body) {
-    if (atomic_load_explicit(&x->state, memory_order_relaxed) == X_ABANDONED) return 0;
+    if (atomic_load_explicit(&x->state, memory_order_relaxed) == X_ABANDONED) return false;
     if (x->on_body(x->user, data, len)) {
       x->aborted = true;
-      return 0;
+      return false;
     }
     x->body_len += len;
-    return len;
+    return true;
   }
   if (x->body_cap - x->body_len <= len) {
-    size_t cap = x->body_cap ? x->body_cap : 16384;
+    size_t cap = x->body_cap ? x->body_cap : 4096;
     while (cap - x->body_len <= len) cap *= 2;
     char *p = realloc(x->body, cap);
     if (!p) {
       x->oom = true;
-      return 0;
+      return false;
     }
     x->body = p;
     x->body_cap = cap;
@@ -139,7 +146,61 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   memcpy(x->body + x->body_len, data, len);
   x->body_len += len;
   x->body[x->body_len] = '\0';
-  return len;
+  return true;
+}
+
+/* Content codings are decoded here, not by libcurl: libcurl does not report
+ * a gzip stream cut short (it delivers what inflated and succeeds), and a
+ * crawler must not store half a page as a whole one. */
+static bool decode_start(sp__xfer *x) {
+  memset(&x->z, 0, sizeof x->z);
+  int wbits = x->coding == CODING_GZIP ? 15 + 16 : x->coding == CODING_RAW_DEFLATE ? -15 : 15;
+  if (inflateInit2(&x->z, wbits) != Z_OK) return false;
+  x->z_live = true;
+  return true;
+}
+
+static void decode_end(sp__xfer *x) {
+  if (x->z_live) inflateEnd(&x->z);
+  x->z_live = false;
+}
+
+static bool decode(sp__xfer *x, const char *data, size_t len) {
+  if (x->z_done) return len == 0; /* bytes after the end of the stream */
+  if (!x->z_live && !decode_start(x)) {
+    x->oom = true;
+    return false;
+  }
+  char out[16384];
+  x->z.next_in = (unsigned char *)data;
+  x->z.avail_in = (unsigned)len;
+  while (x->z.avail_in > 0 && !x->z_done) {
+    x->z.next_out = (unsigned char *)out;
+    x->z.avail_out = sizeof out;
+    int r = inflate(&x->z, Z_NO_FLUSH);
+    if (r == Z_DATA_ERROR && x->coding == CODING_DEFLATE && x->z.total_out == 0 && x->z.total_in <= len) {
+      /* "deflate" sent without its zlib wrapper, as some servers do */
+      decode_end(x);
+      x->coding = CODING_RAW_DEFLATE;
+      return decode(x, data, len);
+    }
+    if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+      x->bad_coding = true;
+      return false;
+    }
+    size_t n = sizeof out - x->z.avail_out;
+    if (n && !deliver(x, out, n)) return false;
+    if (r == Z_STREAM_END) x->z_done = true;
+    if (r == Z_BUF_ERROR && n == 0) break;
+  }
+  return true;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
+  sp__xfer *x = arg;
+  size_t len = size * nmemb;
+  bool ok = x->coding ? decode(x, data, len) : deliver(x, data, len);
+  return ok ? len : 0; /* 0: CURLE_WRITE_ERROR */
 }
 
 /* Keeps the header block of the last response (a 100 Continue, say, is
@@ -150,6 +211,17 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
   if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
     x->hdrs_len = 0;
     x->headers_done = false;
+    x->coding = CODING_NONE;
+  }
+  if (x->decode && len > 17 && strncasecmp(data, "content-encoding:", 17) == 0) {
+    const char *v = data + 17, *end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    size_t vl = (size_t)(end - v);
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+    if ((vl == 4 && strncasecmp(v, "gzip", 4) == 0) || (vl == 6 && strncasecmp(v, "x-gzip", 6) == 0))
+      x->coding = CODING_GZIP;
+    else if (vl == 7 && strncasecmp(v, "deflate", 7) == 0)
+      x->coding = CODING_DEFLATE;
   }
   if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n')) x->headers_done = true;
   if (x->hdrs_len + len + 1 > HEADERS_MAX) {
@@ -273,6 +345,7 @@ void sp__http_reap(sp__ioctx *ctx) {
 }
 
 static void xfer_free(sp__xfer *x) {
+  decode_end(x);
   curl_slist_free_all(x->resolve);
   curl_slist_free_all(x->headers);
   free(x->body);
@@ -417,7 +490,11 @@ static int configure(sp__xfer *x, const sp_http_request *req, const char *url, c
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
   curl_easy_setopt(e, CURLOPT_USERAGENT, req->user_agent ? req->user_agent : "spindle/" SPINDLE_VERSION_STRING);
-  if (!req->no_compression) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  x->decode = !req->no_compression;
+  if (x->decode) {
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L); /* decoded in on_write */
+  }
   if (req->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
   if (req->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -465,6 +542,11 @@ static int hop_error(sp__xfer *x, sp_http_response *r) {
     set_error(r, SP_EHTTP, "connection closed inside the response headers%s", NULL);
     return SP_EHTTP;
   }
+  if (x->code == CURLE_OK && x->coding && x->z_live && !x->z_done && x->body_len + x->z.total_in > 0) {
+    set_error(r, SP_EHTTP, "compressed body cut short (the %s stream did not end)",
+              x->coding == CODING_GZIP ? "gzip" : "deflate");
+    return SP_EHTTP;
+  }
   if (x->code == CURLE_OK) return 0;
   const char *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->code);
   long oserr = 0;
@@ -476,6 +558,8 @@ static int hop_error(sp__xfer *x, sp_http_response *r) {
     err = SP_EABORTED, msg = "stopped by the body callback";
   else if (x->oom)
     err = SP_ENOMEM, msg = "out of memory storing the response";
+  else if (x->bad_coding)
+    err = SP_EHTTP, msg = "malformed compressed body";
   else if (x->code == CURLE_OPERATION_TIMEDOUT)
     err = SP_ETIMEDOUT;
   else if (x->code == CURLE_URL_MALFORMAT || x->code == CURLE_UNSUPPORTED_PROTOCOL)
@@ -559,6 +643,9 @@ static int run_hop(sp__xfer *x, sp__ioctx *ctx, sp_http_response *r) {
   x->start.op = SP__CMD_HTTP_START;
   x->cancel.op = SP__CMD_HTTP_CANCEL;
   x->toobig = x->aborted = x->oom = x->headers_done = false;
+  decode_end(x);
+  x->coding = CODING_NONE;
+  x->z_done = x->bad_coding = false;
   x->start_err = 0;
   x->code = CURLE_OK;
   x->errbuf[0] = '\0';

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,11 +157,15 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+long crawl_last_maxrss_kb;
+
 int crawl_wait(pid_t pid, double timeout_s) {
   double end = now_s() + timeout_s;
   int st;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
   for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
+    pid_t r = wait4(pid, &st, WNOHANG, &ru);
     if (r == pid) break;
     if (r < 0 && errno != EINTR) return -1;
     if (now_s() > end) {
@@ -172,6 +177,7 @@ int crawl_wait(pid_t pid, double timeout_s) {
     }
     usleep(10000);
   }
+  crawl_last_maxrss_kb = ru.ru_maxrss;
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return -1;

@@ -44,8 +44,10 @@ void crawl_out_free(crawl_out *o);
 int crawl_exec(const char *const *argv, const char *dir, double timeout_s);
 /* Starts it without waiting: returns the pid. */
 pid_t crawl_spawn(const char *const *argv, const char *dir);
-/* Waits for pid at most timeout_s; exit status as crawl_exec. */
+/* Waits for pid at most timeout_s; exit status as crawl_exec.  Sets
+ * crawl_last_maxrss_kb to the child's peak RSS. */
 int crawl_wait(pid_t pid, double timeout_s);
+extern long crawl_last_maxrss_kb;
 /* Lines in a file now (0 if missing). */
 long count_lines(const char *path);
 

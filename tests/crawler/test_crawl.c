@@ -256,3 +256,179 @@ Test(crawl, robots_check, .timeout = 30) {
   const char *none[] = {NULL};
   cr_assert_eq(crawl_exec(none, dir, 20), 2);
 }
+
+/* ------------------------------------------- politeness, at the server */
+
+/* A spindle server in this process that counts its open connections and
+ * notes when each request arrives. */
+static atomic_int pol_open, pol_max, pol_requests;
+static uint64_t pol_arrivals[4096];
+static int pol_fd;
+static uint16_t pol_port;
+
+static void pol_respond(int fd, int status, const char *type, const char *body) {
+  char head[256];
+  int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n", status, type,
+                   strlen(body));
+  sp_write(fd, head, (size_t)n, SEC(5));
+  sp_write(fd, body, strlen(body), SEC(5));
+}
+
+static void *pol_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  int now = atomic_fetch_add(&pol_open, 1) + 1;
+  for (int m = atomic_load(&pol_max); now > m && !atomic_compare_exchange_weak(&pol_max, &m, now);) {
+  }
+  char buf[4096];
+  size_t have = 0;
+  for (;;) {
+    ssize_t r = sp_read(fd, buf + have, sizeof buf - 1 - have, SEC(30));
+    if (r <= 0) break;
+    have += (size_t)r;
+    buf[have] = '\0';
+    char *end = strstr(buf, "\r\n\r\n");
+    if (!end) continue;
+    int k = atomic_fetch_add(&pol_requests, 1);
+    if (k < 4096) pol_arrivals[k] = sp_now_ns();
+    char path[256] = "";
+    sscanf(buf, "GET %255s", path);
+    if (strcmp(path, "/") == 0) {
+      static char index[4096];
+      size_t off = (size_t)snprintf(index, sizeof index, "<html><body>");
+      for (int i = 0; i < 60; i++) off += (size_t)snprintf(index + off, sizeof index - off, "<a href=\"/p/%d\">%d</a>", i, i);
+      snprintf(index + off, sizeof index - off, "</body></html>");
+      pol_respond(fd, 200, "text/html", index);
+    } else if (strncmp(path, "/p/", 3) == 0) {
+      sp_sleep(MS(20)); /* slow enough for requests to overlap */
+      pol_respond(fd, 200, "text/html", "<html><body>leaf</body></html>");
+    } else {
+      pol_respond(fd, 404, "text/plain", "no\n");
+    }
+    size_t used = (size_t)(end + 4 - buf);
+    memmove(buf, buf + used, have - used);
+    have -= used;
+  }
+  close(fd);
+  atomic_fetch_sub(&pol_open, 1);
+  return NULL;
+}
+
+static void *pol_server(void *arg) {
+  (void)arg;
+  for (;;) {
+    int c = sp_accept(pol_fd, NULL, NULL, UINT64_MAX);
+    if (c < 0) break; /* cancelled at shutdown */
+    sp_task *t;
+    if (sp_spawn(&t, pol_conn, (void *)(intptr_t)c) == 0) sp_detach(t);
+  }
+  return NULL;
+}
+
+static void pol_crawl(const char *per_host, const char *delay, const char *tag) {
+  atomic_store(&pol_open, 0);
+  atomic_store(&pol_max, 0);
+  atomic_store(&pol_requests, 0);
+  char dir[800], out[900], url[64];
+  snprintf(dir, sizeof dir, "%s/pol-%s", fx_tmpdir(), tag);
+  mkdir(dir, 0755);
+  snprintf(out, sizeof out, "%s/out.jsonl", dir);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", pol_port);
+  const char *argv[] = {"--per-host", per_host, "--delay", delay, "--concurrency", "32", "--quiet", "--output", out,
+                        url, NULL};
+  int rc = crawl_exec(argv, dir, 60);
+  cr_assert_eq(rc, 0, "spindle-crawl exited %d (see %s)", rc, dir);
+  cr_assert_eq(count_lines(out), 61, "%ld pages, expected 61", count_lines(out));
+}
+
+/* --per-host N: never more than N connections open at the server at once
+ * (each host's transfers share one connection pool); --delay spaces the
+ * requests to one host. */
+Test(crawl, politeness_at_the_server, .timeout = 120) {
+  sp_runtime *rt;
+  cr_assert_eq(sp_runtime_new(NULL, &rt), 0);
+  pol_fd = sp_listen_tcp("127.0.0.1", 0, 128, &pol_port);
+  cr_assert(pol_fd >= 0);
+  sp_task *srv;
+  cr_assert_eq(sp_runtime_spawn(rt, &srv, NULL, pol_server, NULL), 0);
+
+  pol_crawl("2", "0", "two");
+  cr_assert(atomic_load(&pol_max) >= 1 && atomic_load(&pol_max) <= 2, "%d connections at once with --per-host 2",
+            atomic_load(&pol_max));
+  pol_crawl("5", "0", "five");
+  cr_assert(atomic_load(&pol_max) <= 5, "%d connections at once with --per-host 5", atomic_load(&pol_max));
+  cr_assert(atomic_load(&pol_max) >= 2, "only %d connection with --per-host 5: no parallelism", atomic_load(&pol_max));
+  pol_crawl("4", "0.03", "delay");
+  /* Measured at the server, so with the jitter of the way there (the first
+   * request also opens the connection): no two requests in a burst, and
+   * on average at least the delay apart. */
+  int n = atomic_load(&pol_requests);
+  cr_assert(n == 62, "%d requests (robots.txt, /, 60 pages)", n);
+  for (int i = 2; i < n && i < 4096; i++)
+    cr_assert(pol_arrivals[i] - pol_arrivals[i - 1] >= MS(10), "requests %d and %d %.1f ms apart with --delay 0.03",
+              i - 1, i, (double)(pol_arrivals[i] - pol_arrivals[i - 1]) / 1e6);
+  uint64_t span = pol_arrivals[n - 1] - pol_arrivals[0];
+  cr_assert(span >= (uint64_t)(n - 1) * MS(30) * 95 / 100, "%d requests within %.0f ms with --delay 0.03", n,
+            (double)span / 1e6);
+
+  sp_cancel(srv);
+  cr_assert_eq(sp_join(srv, NULL), 0);
+  close(pol_fd);
+  cr_assert_eq(sp_runtime_free(rt), 0);
+}
+
+/* ------------------------------------------------------ hostile servers */
+
+static fx_server hostile;
+static void start_hostile(void) { cr_assert_eq(fx_fault_start(&hostile), 0, "fault server did not start"); }
+
+/* Redirect loops, endless and trickling bodies, a compression bomb,
+ * truncated and malformed responses, silence, garbage as HTML and a link
+ * trap: the crawl ends in bounded time and memory, each is recorded, and
+ * the crawl goes on. */
+Test(crawl, hostile_servers, .init = start_hostile, .fini = stop_site, .timeout = 180) {
+  char dir[800], out[900], seedurl[128];
+  snprintf(dir, sizeof dir, "%s/hostile", fx_tmpdir());
+  mkdir(dir, 0755);
+  snprintf(out, sizeof out, "%s/out.jsonl", dir);
+  fx_url(seedurl, sizeof seedurl, &hostile, "/hostile");
+  const char *argv[] = {"--timeout", "3", "--retries", "1", "--max-bytes", "1M", "--max-depth", "8", "--per-host",
+                        "16", "--concurrency", "16", "--quiet", "--output", out, seedurl, NULL};
+  int rc = crawl_exec(argv, dir, 150);
+  cr_assert_eq(rc, 0, "spindle-crawl exited %d (see %s)", rc, dir);
+  cr_assert(crawl_last_maxrss_kb < 200 * 1024, "peak RSS %ld KB", crawl_last_maxrss_kb);
+  crawl_out o;
+  cr_assert_eq(crawl_out_read(&o, out), 0);
+  cr_assert_eq(o.bad, 0);
+  static const struct {
+    const char *path;
+    bool ok; /* a response is fine; otherwise an error must be recorded */
+  } want[] = {
+      {"/ok", true},          {"/redirect-loop", true}, {"/endless", false},          {"/trickle", false},
+      {"/gzip-bomb", false},  {"/bad-gzip", false},     {"/cut-headers", false},      {"/reset-mid-body", false},
+      {"/never", false},      {"/empty-reply", false},  {"/hang-after-headers", false}, {"/garbage", true},
+  };
+  for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+    bool found = false;
+    for (size_t i = 0; i < o.n && !found; i++) {
+      const char *p = strstr(o.v[i].url, want[w].path);
+      if (!p || (p[strlen(want[w].path)] != '\0' && p[strlen(want[w].path)] != '?')) continue;
+      found = true;
+      if (want[w].ok)
+        cr_assert(o.v[i].error == NULL, "%s: error %s", o.v[i].url, o.v[i].error);
+      else
+        cr_assert(o.v[i].error != NULL, "%s: no error recorded (status %ld, %ld bytes)", o.v[i].url, o.v[i].status,
+                  o.v[i].bytes);
+    }
+    cr_assert(found, "no output line for %s", want[w].path);
+  }
+  long trap = 0, loop = 0, maxd = 0;
+  for (size_t i = 0; i < o.n; i++) {
+    if (strstr(o.v[i].url, "/trap")) trap++;
+    if (strstr(o.v[i].url, "/redirect-loop")) loop++;
+    if (o.v[i].depth > maxd) maxd = o.v[i].depth;
+  }
+  /* every trap page leads to new URLs: only --max-depth ends it */
+  cr_assert(trap >= 8 && maxd == 8, "link trap: %ld pages, depth %ld", trap, maxd);
+  cr_assert_eq(loop, 1, "the redirect loop was fetched %ld times (its target is itself: seen)", loop);
+  crawl_out_free(&o);
+}

@@ -52,6 +52,11 @@
  *   /empty-reply            reads the request, closes without a byte
  *   /hang-after-headers     200 with Content-Length: 100 and no body, then
  *                           silent until the client closes
+ *   /hostile                an HTML page linking to the paths above (and
+ *                           /status?code=503, /trap, /garbage)
+ *   /trap?n=N               HTML linking to two URLs never seen before
+ *                           (n=N+1, and n=N+1&x=N): a link trap
+ *   /garbage                64 KiB of pseudo-random bytes as text/html
  *   anything else           404
  */
 #ifndef _GNU_SOURCE
@@ -541,8 +546,71 @@ static int do_malformed_headers(conn *c, const request *req) {
   return CLOSE;
 }
 
+/* An HTML response (the crawler's hostile-site tests). */
+static int respond_html(conn *c, const request *req, const char *body, size_t blen) {
+  char head[512];
+  snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n", blen,
+           req->close ? "Connection: close\r\n" : "");
+  if (send_str(c->fd, head) != 0 || send_all(c->fd, body, blen) != 0) return CLOSE;
+  return req->close ? CLOSE : KEEP;
+}
+
+/* A link trap: every page links to two pages never seen before. */
+static int do_trap(conn *c, const request *req) {
+  long long n = qparam(req->query, "n", 0);
+  char body[512];
+  int len = snprintf(body, sizeof body,
+                     "<html><body><a href=\"/trap?n=%lld\">next</a> <a href=\"/trap?n=%lld&amp;x=%lld\">other</a>"
+                     "</body></html>\n",
+                     n + 1, n + 1, n);
+  return respond_html(c, req, body, (size_t)len);
+}
+
+/* Pseudo-random bytes served as HTML. */
+static int do_garbage(conn *c, const request *req) {
+  enum { N = 65536 };
+  char *b = malloc(N);
+  if (b == NULL) return CLOSE;
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < N; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    b[i] = (char)(x >> 32);
+  }
+  int r = respond_html(c, req, b, N);
+  free(b);
+  return r;
+}
+
+/* A page linking to every hostile path, for a crawler to walk into. */
+static int do_hostile_index(conn *c, const request *req) {
+  static const char body[] =
+      "<html><body>\n"
+      "<a href=\"/ok\">ok</a>\n"
+      "<a href=\"/redirect-loop\">redirect loop</a>\n"
+      "<a href=\"/endless\">endless</a>\n"
+      "<a href=\"/trickle?bytes=100000&amp;delay_ms=200\">trickle</a>\n"
+      "<a href=\"/gzip-bomb?mib=500\">bomb</a>\n"
+      "<a href=\"/truncated-gzip\">truncated gzip</a>\n"
+      "<a href=\"/bad-gzip\">bad gzip</a>\n"
+      "<a href=\"/cut-headers\">cut headers</a>\n"
+      "<a href=\"/malformed-headers?kind=nocolon\">m1</a> <a href=\"/malformed-headers?kind=twolen\">m2</a>\n"
+      "<a href=\"/malformed-headers?kind=huge\">m3</a> <a href=\"/malformed-headers?kind=status\">m4</a>\n"
+      "<a href=\"/reset-mid-body\">reset</a>\n"
+      "<a href=\"/never\">never</a>\n"
+      "<a href=\"/empty-reply\">empty</a>\n"
+      "<a href=\"/hang-after-headers\">hang</a>\n"
+      "<a href=\"/garbage\">garbage</a>\n"
+      "<a href=\"/trap?n=0\">trap</a>\n"
+      "<a href=\"/status?code=503\">unavailable</a>\n"
+      "</body></html>\n";
+  return respond_html(c, req, body, sizeof body - 1);
+}
+
 static int route(conn *c, const request *req) {
   const char *p = req->path;
+  if (strcmp(p, "/hostile") == 0) return do_hostile_index(c, req);
+  if (strcmp(p, "/trap") == 0) return do_trap(c, req);
+  if (strcmp(p, "/garbage") == 0) return do_garbage(c, req);
   if (strcmp(p, "/ok") == 0) return respond(c, req, 200, "OK", NULL, "ok\n");
   if (strcmp(p, "/reset-mid-body") == 0) return do_reset_mid_body(c);
   if (strcmp(p, "/never") == 0) return wait_for_close(c);

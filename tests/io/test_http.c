@@ -391,6 +391,17 @@ static void *main_faults(void *arg) {
   rc = sp_http_fetch(&q, &r);
   CHECKF(rc == SP_EHTTP, "empty reply: rc %d (%s)", rc, r.error);
   sp_http_response_free(&r);
+  /* a gzip body cut short: libcurl alone reports success with half a body */
+  q.url = fx_url(furl, sizeof furl, &fault, "/truncated-gzip");
+  rc = sp_http_fetch(&q, &r);
+  CHECKF(rc == SP_EHTTP && strstr(r.error, "cut short"), "truncated gzip: rc %d (%s), %zu bytes", rc, r.error,
+         r.body_len);
+  sp_http_response_free(&r);
+  /* not gzip at all */
+  q.url = fx_url(furl, sizeof furl, &fault, "/bad-gzip");
+  rc = sp_http_fetch(&q, &r);
+  CHECKF(rc == SP_EHTTP, "bad gzip: rc %d (%s)", rc, r.error);
+  sp_http_response_free(&r);
   /* the server still works for a normal request */
   q.url = fx_url(furl, sizeof furl, &fault, "/ok");
   CHECK_RC(sp_http_fetch(&q, &r), 0);
