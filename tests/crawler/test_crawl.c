@@ -262,7 +262,7 @@ Test(crawl, robots_check, .timeout = 30) {
 /* A spindle server in this process that counts its open connections and
  * notes when each request arrives. */
 static atomic_int pol_open, pol_max, pol_requests;
-static uint64_t pol_arrivals[4096];
+static _Atomic uint64_t pol_arrivals[4096]; /* read by the test thread */
 static int pol_fd;
 static uint16_t pol_port;
 
@@ -289,7 +289,7 @@ static void *pol_conn(void *arg) {
     char *end = strstr(buf, "\r\n\r\n");
     if (!end) continue;
     int k = atomic_fetch_add(&pol_requests, 1);
-    if (k < 4096) pol_arrivals[k] = sp_now_ns();
+    if (k < 4096) atomic_store(&pol_arrivals[k], sp_now_ns());
     char path[256] = "";
     sscanf(buf, "GET %255s", path);
     if (strcmp(path, "/") == 0) {
