@@ -158,6 +158,18 @@ Test(crawl, limits_and_scope, .init = start_site, .fini = stop_site, .timeout = 
   for (size_t i = 0; i < o.n; i++) cr_assert(strcasestr(o.v[i].url, "://h0.demo.test:") != NULL, "out of scope: %s", o.v[i].url);
   crawl_out_free(&o);
 
+  /* --resolve instead of a DNS server: the name never reaches a resolver */
+  path_in(out, sizeof out, work, "resolve.jsonl");
+  char entry[128];
+  snprintf(entry, sizeof entry, "h0.demo.test:%d:127.0.0.1", web.port);
+  const char *a5[] = {"--resolve", entry, "--dns-server", "127.0.0.1:9", "--output", out, "--quiet", "--max-pages",
+                      "20", seed, NULL};
+  cr_assert_eq(crawl_exec(a5, work, 100), 0);
+  cr_assert_eq(crawl_out_read(&o, out), 0);
+  cr_assert_eq(o.n, 20);
+  for (size_t i = 0; i < o.n; i++) cr_assert(o.v[i].error == NULL, "%s: %s", o.v[i].url, o.v[i].error);
+  crawl_out_free(&o);
+
   /* --exclude */
   path_in(out, sizeof out, work, "exclude.jsonl");
   const char *a4[] = {"--allow-domain", "demo.test", "--dns-server", dns_arg, "--output", out, "--quiet",
@@ -206,11 +218,12 @@ Test(crawl, kill_and_resume, .init = start_site, .fini = stop_site, .timeout = 1
 Test(crawl, sigint_stops_gracefully, .init = start_site, .fini = stop_site, .timeout = 120) {
   char out[800];
   path_in(out, sizeof out, work, "int.jsonl");
-  const char *argv[] = {"--allow-domain", "demo.test", "--dns-server", dns_arg, "--output", out,
+  const char *argv[] = {"--allow-domain", "demo.test", "--dns-server", dns_arg, "--output", out, "--progress",
                         "--delay", "0.05", "--per-host", "1", seed, NULL};
   pid_t pid = crawl_spawn(argv, work);
   cr_assert(pid > 0);
   for (int i = 0; i < 3000 && count_lines(out) < 10; i++) usleep(10000);
+  usleep(600000); /* the status line is refreshed every 250 ms */
   kill(pid, SIGINT);
   int rc = crawl_wait(pid, 30);
   cr_assert_eq(rc, 130, "exit %d after SIGINT", rc);
@@ -228,6 +241,7 @@ Test(crawl, sigint_stops_gracefully, .init = start_site, .fini = stop_site, .tim
   buf[n] = '\0';
   fclose(f);
   cr_assert(strstr(buf, "stopped early") != NULL, "no summary saying it stopped early: %s", buf);
+  cr_assert(strstr(buf, " queued, ") && strstr(buf, " in flight, "), "no --progress status line: %s", buf);
 }
 
 /* --robots-check prints allowed/disallowed per URL. */
