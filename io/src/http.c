@@ -19,6 +19,7 @@
  * on_body) and can be freed.
  */
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,24 @@ static int completion_wait(completion *c, int flags) {
 
 /* --------------------------------------------------------- driver callbacks */
 
+/* Appends len bytes to a growable NUL-terminated buffer; false if out of
+ * memory or past max. */
+static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n, size_t max) {
+  if (n >= max - *len) return false;
+  if (*cap - *len <= n) {
+    size_t c = *cap ? *cap : 1024;
+    while (c - *len <= n) c *= 2;
+    char *p = realloc(*buf, c);
+    if (!p) return false;
+    *buf = p;
+    *cap = c;
+  }
+  memcpy(*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return true;
+}
+
 /* Hands len decoded body bytes to the caller's callback or the body
  * buffer.  False to stop the transfer. */
 static bool deliver(sp__xfer *x, const char *data, size_t len) {
@@ -132,20 +151,10 @@ static bool deliver(sp__xfer *x, const char *data, size_t len) {
     x->body_len += len;
     return true;
   }
-  if (x->body_cap - x->body_len <= len) {
-    size_t cap = x->body_cap ? x->body_cap : 4096;
-    while (cap - x->body_len <= len) cap *= 2;
-    char *p = realloc(x->body, cap);
-    if (!p) {
-      x->oom = true;
-      return false;
-    }
-    x->body = p;
-    x->body_cap = cap;
+  if (!buf_append(&x->body, &x->body_len, &x->body_cap, data, len, SIZE_MAX)) {
+    x->oom = true;
+    return false;
   }
-  memcpy(x->body + x->body_len, data, len);
-  x->body_len += len;
-  x->body[x->body_len] = '\0';
   return true;
 }
 
@@ -228,39 +237,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
     x->toobig = true;
     return 0;
   }
-  if (x->hdrs_cap - x->hdrs_len <= len) {
-    size_t cap = x->hdrs_cap ? x->hdrs_cap : 2048;
-    while (cap - x->hdrs_len <= len) cap *= 2;
-    char *p = realloc(x->hdrs, cap);
-    if (!p) {
-      x->oom = true;
-      return 0;
-    }
-    x->hdrs = p;
-    x->hdrs_cap = cap;
+  if (!buf_append(&x->hdrs, &x->hdrs_len, &x->hdrs_cap, data, len, SIZE_MAX)) {
+    x->oom = true;
+    return 0;
   }
-  memcpy(x->hdrs + x->hdrs_len, data, len);
-  x->hdrs_len += len;
-  x->hdrs[x->hdrs_len] = '\0';
   return len;
-}
-
-/* Appends len bytes to a growable NUL-terminated buffer; false if out of
- * memory or past max. */
-static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n, size_t max) {
-  if (*len + n + 1 > max) return false;
-  if (*cap - *len <= n) {
-    size_t c = *cap ? *cap : 1024;
-    while (c - *len <= n) c *= 2;
-    char *p = realloc(*buf, c);
-    if (!p) return false;
-    *buf = p;
-    *cap = c;
-  }
-  memcpy(*buf + *len, data, n);
-  *len += n;
-  (*buf)[*len] = '\0';
-  return true;
 }
 
 /* libcurl's debug callback, used only to keep the request headers as sent. */

@@ -291,20 +291,26 @@ static void driver_feed(sp__ioctx *ctx, sp__iowatch *list) {
   }
 }
 
+/* Runs a list of commands.  A query with no driver to run it (ctx->draining)
+ * fails; HTTP commands see ctx->draining themselves. */
+static void run_cmds(sp__ioctx *ctx, sp__iocmd *cmds) {
+  while (cmds) {
+    sp__iocmd *c = cmds;
+    cmds = c->next;
+    if (c->op == SP__CMD_DNS_QUERY)
+      sp__dns_run_cmd(ctx->draining ? NULL : ctx, c);
+    else
+      sp__http_run_cmd(ctx, c);
+  }
+}
+
 static void *driver_main(void *arg) {
   sp__ioctx *ctx = arg;
   sp__iocmd *cmds;
   sp__iowatch *pending;
   bool timed_out;
   while (driver_wait(ctx, &cmds, &pending, &timed_out)) {
-    while (cmds) {
-      sp__iocmd *c = cmds;
-      cmds = c->next;
-      if (c->op == SP__CMD_DNS_QUERY)
-        sp__dns_run_cmd(ctx, c);
-      else
-        sp__http_run_cmd(ctx, c);
-    }
+    run_cmds(ctx, cmds);
     driver_feed(ctx, pending);
     uint64_t now = sp_now_ns();
     if (ctx->curl_deadline <= now) {
@@ -327,14 +333,7 @@ static void *driver_main(void *arg) {
   ctx->cmds_tail = &ctx->cmds;
   sp__spin_unlock(&ctx->lock);
   ctx->draining = true;
-  while (cmds) {
-    sp__iocmd *c = cmds;
-    cmds = c->next;
-    if (c->op == SP__CMD_DNS_QUERY)
-      sp__dns_run_cmd(NULL, c);
-    else
-      sp__http_run_cmd(ctx, c);
-  }
+  run_cmds(ctx, cmds);
   return NULL;
 }
 
@@ -342,14 +341,8 @@ static void ctx_free(sp__ioctx *ctx) {
   /* Commands can only be left behind by a driver that never ran, and then
    * nobody waits for them: every task has ended.  Fail them all the same. */
   ctx->draining = true;
-  while (ctx->cmds) {
-    sp__iocmd *c = ctx->cmds;
-    ctx->cmds = c->next;
-    if (c->op == SP__CMD_DNS_QUERY)
-      sp__dns_run_cmd(NULL, c);
-    else
-      sp__http_run_cmd(ctx, c);
-  }
+  run_cmds(ctx, ctx->cmds);
+  ctx->cmds = NULL;
   if (ctx->multi) {
     sp__http_ctx_abandon(ctx);
     curl_multi_cleanup(ctx->multi); /* may call curl_socket_cb: loops still exist */
