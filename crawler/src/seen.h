@@ -1,9 +1,10 @@
 /*
  * seen.h - the set of URLs already queued: 64-bit fingerprints of their
- * normalised keys in an open-addressing table, 8 bytes a URL (at 3/4 load,
- * about 11 bytes), so tens of millions fit in a few hundred MB.  Two keys
- * share a fingerprint with probability about n^2 / 2^65 (1 in 7,000 at 50
- * million URLs): such a URL would be skipped as already seen.
+ * normalised keys in an open-addressing table, 8 bytes a slot and between
+ * 3/8 and 3/4 of the slots full, so 11 to 22 bytes a URL: tens of millions
+ * fit in a few hundred MB.  Two keys share a fingerprint with probability
+ * about n^2 / 2^65 (1 in 7,000 at 50 million URLs): such a URL would be
+ * skipped as already seen.
  */
 #ifndef SPINDLE_CRAWL_SEEN_H
 #define SPINDLE_CRAWL_SEEN_H
