@@ -261,13 +261,40 @@ static bool in_scope(const char *key, const char *hostname) {
  */
 enum { EQ_RECORD = 1, EQ_LOADED = 2 };
 
+/* The scheme, host and port of a normalised key ("scheme://host[:port]/..."
+ * with a lower-case host, an IPv6 host in brackets, no default port): read
+ * by hand, since most links are seen already and need no second parse. */
+static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, size_t nh, int *port) {
+  const char *sep = strstr(key, "://");
+  if (!sep || (size_t)(sep - key) >= ns) return false;
+  memcpy(scheme, key, (size_t)(sep - key));
+  scheme[sep - key] = '\0';
+  const char *h = sep + 3, *end;
+  if (*h == '[') {
+    end = strchr(h, ']');
+    if (!end) return false;
+    h++; /* the host without its brackets, as crawl_url_split gives it */
+  } else {
+    end = h + strcspn(h, ":/?");
+  }
+  size_t hl = (size_t)(end - h);
+  if (!hl || hl >= nh) return false;
+  memcpy(hostname, h, hl);
+  hostname[hl] = '\0';
+  if (*end == ']') end++;
+  *port = *end == ':' ? atoi(end + 1) : strcmp(scheme, "https") == 0 ? 443 : 80;
+  return *port > 0 && *port < 65536;
+}
+
 static int enqueue(const char *url, const char *referrer, int depth, int redirects, int flags) {
-  char *scheme = NULL, *hostname = NULL, *key = NULL;
+  char *key = NULL, scheme[16], hostname[300];
   int port = 0, r = 0;
-  if (crawl_url_split(url, &scheme, &hostname, &port, NULL) != 0) goto out;
   if (crawl_url_normalize(url, &key) != 0) goto out;
+  uint64_t fp = crawl_fingerprint(key);
+  if (!(flags & EQ_LOADED) && crawl_seen_has(&C.seen, fp)) goto out; /* the common case */
+  if (!split_key(key, scheme, sizeof scheme, hostname, sizeof hostname, &port)) goto out;
   if (!(flags & EQ_LOADED) && !in_scope(key, hostname)) goto out;
-  int added = crawl_seen_add(&C.seen, crawl_fingerprint(key));
+  int added = crawl_seen_add(&C.seen, fp);
   if (added < 0 || (added == 0 && !(flags & EQ_LOADED))) {
     r = added;
     goto out;
@@ -287,8 +314,6 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
   if ((flags & EQ_RECORD) && C.state) crawl_state_queue(C.state, key, url, referrer, depth, redirects);
   r = 1;
 out:
-  free(scheme);
-  free(hostname);
   free(key);
   return r;
 }
