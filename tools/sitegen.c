@@ -1239,7 +1239,7 @@ static void write_nginx_conf(void) {
              "    gzip on;\n"
              "    gzip_types text/plain; # text/html: always\n"
              "    gzip_min_length 256;\n"
-             "    open_file_cache max=100000 inactive=60s;\n"
+             "    open_file_cache max=1000 inactive=20s; # few fds: worker_rlimit_nofile needs a master\n"
              "    server_tokens off;\n"
              "    # a Host that is none of the site's: 421\n"
              "    server {\n"

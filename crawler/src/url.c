@@ -281,11 +281,38 @@ static int check_ref(const char *r) {
 }
 
 /* Resolves the prepared r against base (may be NULL) into *out. */
+/*
+ * libcurl 7.88 loses the trailing slash of a relative path whose last
+ * segment is a dot segment when a query follows: "./?q" against /a/b/p gives
+ * /a/b?q, not /a/b/?q (RFC 3986 5.4: "./" is /a/b/).  So a relative path
+ * with a query is resolved without it, and the query set afterwards.
+ */
+static int set_ref_with_query(CURLU *h, bool have_base, const char *r) {
+  const char *q = strchr(r, '?');
+  if (!have_base || !q || q == r || r[0] == '/' || memchr(r, ':', (size_t)(q - r)))
+    return set_ref(h, have_base, r);
+  /* Only when the path's last segment is "." or "..", with or without a
+   * slash after it: elsewhere libcurl's own handling stands. */
+  const char *end = q;
+  if (end[-1] == '/') end--;
+  const char *seg = end;
+  while (seg > r && seg[-1] != '/') seg--;
+  size_t n = (size_t)(end - seg);
+  if (!((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))) return set_ref(h, have_base, r);
+  char *path = strndup(r, (size_t)(q - r));
+  if (!path) return -ENOMEM;
+  int rc = set_ref(h, have_base, path);
+  free(path);
+  if (rc) return rc;
+  CURLUcode cr = curl_url_set(h, CURLUPART_QUERY, q[1] ? q + 1 : NULL, 0);
+  return cr == CURLUE_OK ? 0 : curl_err(cr);
+}
+
 static int resolve_prepared(const char *base, const char *r, char **out) {
   CURLU *h = curl_url();
   if (!h) return -ENOMEM;
   int rc = base ? set_base(h, base) : 0;
-  if (!rc) rc = set_ref(h, base != NULL, r);
+  if (!rc) rc = set_ref_with_query(h, base != NULL, r);
   char *u = NULL;
   if (!rc) {
     CURLUcode cr = curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);

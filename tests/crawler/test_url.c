@@ -38,6 +38,12 @@ static const resolve_case resolve_cases[] = {
     {RFC_BASE, ";x", 0, "http://a/b/c/;x"},
     {RFC_BASE, "g;x", 0, "http://a/b/c/g;x"},
     {RFC_BASE, "g;x?y#s", 0, "http://a/b/c/g;x?y"},
+    /* a dot segment before a query keeps its slash (libcurl 7.88 drops it) */
+    {RFC_BASE, "./?y", 0, "http://a/b/c/?y"},
+    {RFC_BASE, "../?y", 0, "http://a/b/?y"},
+    {RFC_BASE, ".?y", 0, "http://a/b/c/?y"},
+    {RFC_BASE, "..?y", 0, "http://a/b/?y"},
+    {RFC_BASE, "../g?y=1&z=2", 0, "http://a/b/g?y=1&z=2"},
     {RFC_BASE, "", SKIP, NULL},
     {RFC_BASE, ".", 0, "http://a/b/c/"},
     {RFC_BASE, "./", 0, "http://a/b/c/"},

@@ -1,0 +1,3 @@
+module spindlecrawlbench
+
+go 1.19
