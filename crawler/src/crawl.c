@@ -79,6 +79,7 @@ static struct crawler {
   host *ring;          /* cursor into the ring of hosts with queued URLs */
   long nring;
   crawl_seen seen;
+  crawl_seen seen_raw; /* fingerprints of URLs exactly as found: decided once */
   char **seed_hosts;
   size_t nseed_hosts;
   long queued, inflight, reserved;
@@ -289,6 +290,10 @@ static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, 
 static int enqueue(const char *url, const char *referrer, int depth, int redirects, int flags) {
   char *key = NULL, scheme[16], hostname[300];
   int port = 0, r = 0;
+  /* The same string always gets the same answer (its key, its scope): a
+   * page's links mostly repeat what other pages linked, and are dropped
+   * here before any parsing. */
+  if (!(flags & EQ_LOADED) && crawl_seen_add(&C.seen_raw, crawl_fingerprint(url)) == 0) return 0;
   if (crawl_url_normalize(url, &key) != 0) goto out;
   uint64_t fp = crawl_fingerprint(key);
   if (!(flags & EQ_LOADED) && crawl_seen_has(&C.seen, fp)) goto out; /* the common case */
@@ -709,6 +714,7 @@ static void crawler_free(void) {
   for (size_t i = 0; i < C.nseed_hosts; i++) free(C.seed_hosts[i]);
   free(C.seed_hosts);
   crawl_seen_free(&C.seen);
+  crawl_seen_free(&C.seen_raw);
 }
 
 static int open_outputs(const crawl_config *cfg) {
