@@ -406,19 +406,34 @@ static int limit_nesting(const char *s, size_t n, limited *l) {
 
 /* ------------------------------------------------ budgeted allocation */
 
-/* Every block gumbo gets carries this header, linking it into the list the
- * whole parse is freed from. */
-typedef union block {
-  struct {
-    union block *prev, *next;
-    size_t size;
-  } h;
-  max_align_t align;
-} block;
+/*
+ * Small blocks (most of what gumbo asks for: nodes, attributes, short
+ * strings) are carved from 64 KiB chunks and never freed one by one: the
+ * whole parse's chunks go at once when it ends, which costs far less than
+ * a malloc and a free each.  Larger blocks are malloc'd and linked into a
+ * list, so that an aborted parse can free them too.  Every block has a tag
+ * word just before it: its size, with SMALL_BIT for chunk blocks.
+ */
+#define SMALL_MAX 256
+#define CHUNK_BYTES 65536
+#define SMALL_BIT ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+typedef struct big {
+  struct big *prev, *next;
+  size_t pad;
+  size_t tag; /* just before the block, as for small ones */
+} big;
+
+typedef struct chunk {
+  struct chunk *next;
+  size_t used;
+  max_align_t data[];
+} chunk;
 
 typedef struct arena {
-  block head; /* circular list sentinel */
-  size_t live, allocs;
+  big head;           /* circular list of large blocks */
+  chunk *chunks;      /* the current one first */
+  size_t live, allocs; /* bytes held: chunks whole, large blocks while live */
   uint64_t cpu_start;
   jmp_buf *bail;
   int why; /* the error longjmp'd with */
@@ -435,45 +450,69 @@ static _Noreturn void arena_bail(arena *a, int why) {
   longjmp(*a->bail, 1);
 }
 
+static void *small_alloc(arena *a, size_t size) {
+  size_t need = sizeof(max_align_t) + ((size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1));
+  chunk *c = a->chunks;
+  if (!c || c->used + need > CHUNK_BYTES - sizeof(chunk)) {
+    if (CHUNK_BYTES > PARSE_MEM_BYTES - a->live) arena_bail(a, -ENOMEM);
+    c = malloc(CHUNK_BYTES);
+    if (!c) arena_bail(a, -ENOMEM);
+    c->next = a->chunks;
+    c->used = 0;
+    a->chunks = c;
+    a->live += CHUNK_BYTES;
+  }
+  char *p = (char *)c->data + c->used + sizeof(max_align_t);
+  c->used += need;
+  ((size_t *)p)[-1] = size | SMALL_BIT;
+  return p;
+}
+
 static void *arena_alloc(void *ud, size_t size) {
   arena *a = ud;
   if (++a->allocs % BUDGET_CHECK_EVERY == 0 && thread_cpu_ns() - a->cpu_start > PARSE_CPU_NS)
     arena_bail(a, -ETIMEDOUT);
+  if (size <= SMALL_MAX) return small_alloc(a, size);
   if (size > PARSE_MEM_BYTES - a->live) arena_bail(a, -ENOMEM);
-  block *b = malloc(sizeof *b + size);
+  big *b = malloc(sizeof *b + size);
   if (!b) arena_bail(a, -ENOMEM);
-  b->h.size = size;
-  b->h.prev = &a->head;
-  b->h.next = a->head.h.next;
-  b->h.next->h.prev = b;
-  a->head.h.next = b;
+  b->tag = size;
+  b->prev = &a->head;
+  b->next = a->head.next;
+  b->next->prev = b;
+  a->head.next = b;
   a->live += size;
   return b + 1;
 }
 
 static void arena_free(void *ud, void *p) {
-  if (!p) return;
+  if (!p || (((size_t *)p)[-1] & SMALL_BIT)) return; /* small: freed with its chunk */
   arena *a = ud;
-  block *b = (block *)p - 1;
-  b->h.prev->h.next = b->h.next;
-  b->h.next->h.prev = b->h.prev;
-  a->live -= b->h.size;
+  big *b = (big *)p - 1;
+  b->prev->next = b->next;
+  b->next->prev = b->prev;
+  a->live -= b->tag;
   free(b);
 }
 
 static void arena_init(arena *a) {
   memset(a, 0, sizeof *a);
-  a->head.h.prev = a->head.h.next = &a->head;
+  a->head.prev = a->head.next = &a->head;
   a->cpu_start = thread_cpu_ns();
 }
 
 /* Frees all that is left: the tree and anything an aborted parse held. */
 static void arena_release(arena *a) {
-  for (block *b = a->head.h.next, *next; b != &a->head; b = next) {
-    next = b->h.next;
+  for (big *b = a->head.next, *next; b != &a->head; b = next) {
+    next = b->next;
     free(b);
   }
-  a->head.h.prev = a->head.h.next = &a->head;
+  a->head.prev = a->head.next = &a->head;
+  for (chunk *c = a->chunks, *next; c; c = next) {
+    next = c->next;
+    free(c);
+  }
+  a->chunks = NULL;
   a->live = 0;
 }
 
