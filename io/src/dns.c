@@ -259,7 +259,10 @@ static void on_ares_sock_state(void *data, ares_socket_t fd, int readable, int w
   sp__iowatch_set(ctx, w, (readable ? SP_READABLE : 0u) | (writable ? SP_WRITABLE : 0u));
 }
 
-/* Applies the runtime's server list to ctx's channel when it changed. */
+/* Applies the runtime's server list to ctx's channel when it changed.
+ * c-ares 1.18 refuses to change servers (ARES_ENOTIMP) while a query is
+ * outstanding: the change is then tried again at the next lookup, and this
+ * one goes to the servers in place. */
 static int apply_servers(sp__ioctx *ctx) {
   sp__io *io = atomic_load(&ctx->rt->io);
   unsigned gen = atomic_load(&io->dns_servers_gen);
@@ -269,9 +272,11 @@ static int apply_servers(sp__ioctx *ctx) {
   bool oom = io->dns_servers && !csv;
   pthread_mutex_unlock(&io->dns_lock);
   if (oom) return SP_ENOMEM;
-  int r = ARES_SUCCESS;
-  if (csv) r = ares_set_servers_ports_csv(ctx->ares, csv);
+  int r = csv ? ares_set_servers_ports_csv(ctx->ares, csv)
+          : ctx->ares_system ? ares_set_servers_ports(ctx->ares, ctx->ares_system)
+                             : ARES_SUCCESS;
   free(csv);
+  if (r == ARES_ENOTIMP) return 0;
   ctx->ares_servers_gen = gen + 1;
   return r == ARES_SUCCESS ? 0 : SP_EINVAL;
 }
@@ -286,6 +291,8 @@ int sp__dns_ctx_init(sp__ioctx *ctx) {
   int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
   int r = ares_init_options(&ctx->ares, &o, mask);
   if (r != ARES_SUCCESS) return r == ARES_ENOMEM ? SP_ENOMEM : SP_EDNS;
+  /* The system's servers, for sp_dns_set_servers(rt, NULL) after a list. */
+  if (ares_get_servers_ports(ctx->ares, &ctx->ares_system) != ARES_SUCCESS) ctx->ares_system = NULL;
   return 0;
 }
 
@@ -293,6 +300,8 @@ void sp__dns_ctx_fini(sp__ioctx *ctx) {
   if (!ctx->ares) return;
   ares_destroy(ctx->ares); /* completes queries with ARES_EDESTRUCTION; closes its sockets */
   ctx->ares = NULL;
+  ares_free_data(ctx->ares_system);
+  ctx->ares_system = NULL;
   for (int i = 0; i < ctx->ares_nbyfd; i++)
     if (ctx->ares_byfd[i]) sp__iowatch_free(ctx, ctx->ares_byfd[i]);
   free(ctx->ares_byfd);

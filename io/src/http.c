@@ -19,6 +19,7 @@
  * on_body) and can be freed.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,7 +176,16 @@ static void decode_end(sp__xfer *x) {
 }
 
 static bool decode(sp__xfer *x, const char *data, size_t len) {
-  if (x->z_done) return len == 0; /* bytes after the end of the stream */
+  if (x->z_done) {
+    /* After the end of a stream: gzip may hold another member (RFC 1952
+     * 2.2); anything after a deflate stream is not part of the body. */
+    if (x->coding != CODING_GZIP || !len) return true;
+    if (inflateReset(&x->z) != Z_OK) {
+      x->bad_coding = true;
+      return false;
+    }
+    x->z_done = false;
+  }
   if (!x->z_live && !decode_start(x)) {
     x->oom = true;
     return false;
@@ -183,7 +193,7 @@ static bool decode(sp__xfer *x, const char *data, size_t len) {
   char out[16384];
   x->z.next_in = (unsigned char *)data;
   x->z.avail_in = (unsigned)len;
-  while (x->z.avail_in > 0 && !x->z_done) {
+  while (x->z.avail_in > 0) {
     x->z.next_out = (unsigned char *)out;
     x->z.avail_out = sizeof out;
     int r = inflate(&x->z, Z_NO_FLUSH);
@@ -199,8 +209,17 @@ static bool decode(sp__xfer *x, const char *data, size_t len) {
     }
     size_t n = sizeof out - x->z.avail_out;
     if (n && !deliver(x, out, n)) return false;
-    if (r == Z_STREAM_END) x->z_done = true;
-    if (r == Z_BUF_ERROR && n == 0) break;
+    if (r == Z_STREAM_END) {
+      x->z_done = true;
+      if (x->coding != CODING_GZIP || !x->z.avail_in) break;
+      if (inflateReset(&x->z) != Z_OK) { /* the next gzip member */
+        x->bad_coding = true;
+        return false;
+      }
+      x->z_done = false;
+    } else if (r == Z_BUF_ERROR && n == 0) {
+      break;
+    }
   }
   return true;
 }
@@ -273,9 +292,12 @@ static void xfer_unlink(sp__ioctx *ctx, sp__xfer *x) {
 
 /* The transfer has ended: hand it to its requester, unless abandoned (then
  * the CANCEL, queued or coming, acknowledges). */
-static void xfer_finish(sp__xfer *x) {
+/* True if this call handed the transfer over. */
+static bool xfer_finish(sp__xfer *x) {
   int s = X_RUNNING;
-  if (atomic_compare_exchange_strong(&x->state, &s, X_COMPLETED)) completion_signal(&x->done);
+  if (!atomic_compare_exchange_strong(&x->state, &s, X_COMPLETED)) return false;
+  completion_signal(&x->done);
+  return true;
 }
 
 static void run_start(sp__ioctx *ctx, sp__xfer *x) {
@@ -284,8 +306,10 @@ static void run_start(sp__ioctx *ctx, sp__xfer *x) {
   CURLMcode mc = ctx->draining ? CURLM_OK : curl_multi_add_handle(ctx->multi, x->easy);
   if (ctx->draining || mc != CURLM_OK) {
     x->start_err = ctx->draining ? SP_ESHUTDOWN : (mc == CURLM_OUT_OF_MEMORY ? SP_ENOMEM : SP_EHTTP);
+    /* Unlinked only once handed over: abandoned meanwhile, it stays listed
+     * for its CANCEL, or for io_fini if the driver is gone. */
     xfer_unlink(ctx, x);
-    xfer_finish(x);
+    if (!xfer_finish(x)) xfer_link(ctx, x);
     return;
   }
   x->in_multi = true;
@@ -369,7 +393,8 @@ static int parse_target(const char *url, char **host, long *port, sp_http_respon
   char *scheme = NULL, *portstr = NULL;
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_HOST, host, 0);
+  /* An IDN host as the resolver and libcurl's cache know it (xn--...). */
+  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_HOST, host, CURLU_PUNYCODE);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT);
   if (uc != CURLUE_OK) {
     set_error(r, SP_EINVAL, "bad URL: %s", curl_url_strerror(uc));
@@ -420,7 +445,9 @@ static int resolve_entry(const char *host, long port, uint64_t timeout_ns, struc
     sp_addrlist_free(l);
     return SP_ENOMEM;
   }
-  size_t off = (size_t)snprintf(s, cap, "%s:%ld:", host, port);
+  /* "+": an entry that expires like any DNS answer; without it libcurl keeps
+   * it in the multi handle's cache for good, one per host ever fetched. */
+  size_t off = (size_t)snprintf(s, cap, "+%s:%ld:", host, port);
   for (size_t i = 0; i < l->n; i++) {
     char ip[INET6_ADDRSTRLEN];
     const void *a = l->addrs[i].family == AF_INET
@@ -442,8 +469,12 @@ static struct curl_slist *resolve_override(const sp_http_request *req, const cha
   char prefix[300];
   int n = snprintf(prefix, sizeof prefix, "%s:%ld:", host, port);
   if (n < 0 || (size_t)n >= sizeof prefix) return NULL;
-  for (const char *const *e = req->resolve; e && *e; e++)
-    if (strncasecmp(*e, prefix, (size_t)n) == 0 && (*e)[n]) return curl_slist_append(NULL, *e);
+  for (const char *const *e = req->resolve; e && *e; e++) {
+    if (strncasecmp(*e, prefix, (size_t)n) != 0 || !(*e)[n]) continue;
+    char plus[1024];
+    snprintf(plus, sizeof plus, "+%s", *e); /* expires, as above */
+    return curl_slist_append(NULL, plus);
+  }
   return NULL;
 }
 
@@ -666,14 +697,47 @@ static bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-static int build_headers(const sp_http_request *req, struct curl_slist **out) {
+static bool header_is(const char *h, const char *name) {
+  size_t n = strlen(name);
+  return strncasecmp(h, name, n) == 0 && (h[n] == ':' || h[n] == ';');
+}
+
+/* The caller's headers, less credentials once a redirect has left the
+ * origin they were meant for (as libcurl does when it follows), and less
+ * the body's headers once the request has become a GET. */
+static int build_headers(const sp_http_request *req, bool other_origin, bool no_body, struct curl_slist **out) {
   *out = NULL;
   for (const char *const *h = req->headers; h && *h; h++) {
+    if (other_origin && (header_is(*h, "Authorization") || header_is(*h, "Cookie") ||
+                         header_is(*h, "Proxy-Authorization")))
+      continue;
+    if (no_body && (header_is(*h, "Content-Type") || header_is(*h, "Content-Length"))) continue;
     struct curl_slist *n = curl_slist_append(*out, *h);
-    if (!n) return SP_ENOMEM;
+    if (!n) {
+      curl_slist_free_all(*out);
+      *out = NULL;
+      return SP_ENOMEM;
+    }
     *out = n;
   }
   return 0;
+}
+
+/* Scheme, host and port of url as one comparable string (malloc'd), or NULL. */
+static char *origin_of(const char *url) {
+  char *host = NULL;
+  long port = 0;
+  sp_http_response scratch;
+  if (parse_target(url, &host, &port, &scratch) != 0) return NULL;
+  const char *sep = strstr(url, "://");
+  size_t sl = sep ? (size_t)(sep - url) : 0;
+  size_t n = sl + strlen(host) + 32;
+  char *o = malloc(n);
+  if (o) snprintf(o, n, "%.*s://%s:%ld", (int)sl, url, host, port);
+  curl_free(host);
+  if (o)
+    for (char *p = o; *p; p++) *p = (char)tolower((unsigned char)*p);
+  return o;
 }
 
 int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
@@ -692,7 +756,8 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
   bool with_body = req->body != NULL;
   char *url = sp__strdup(req->url);
   sp__xfer *x = calloc(1, sizeof *x);
-  int err = (!url || !x) ? SP_ENOMEM : build_headers(req, &x->headers);
+  int err = (!url || !x) ? SP_ENOMEM : build_headers(req, false, false, &x->headers);
+  char *origin = url ? origin_of(url) : NULL;
   if (err) {
     set_error(resp, err, "%s", sp_strerror(err));
     free(url);
@@ -765,7 +830,23 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
       err = SP_ENOMEM;
       break;
     }
+    char *next_origin = origin_of(url);
+    bool moved = !origin || !next_origin || strcmp(origin, next_origin) != 0;
+    if (moved || !with_body) {
+      curl_slist_free_all(x->headers);
+      if ((err = build_headers(req, moved, !with_body, &x->headers))) {
+        free(next_origin);
+        break;
+      }
+    }
+    free(origin);
+    origin = next_origin;
+    if (moved) {
+      free(origin);
+      origin = NULL; /* once gone elsewhere, credentials stay dropped */
+    }
   }
+  free(origin);
   if (x) {
     if (x->easy) {
       if (err && !resp->status) {

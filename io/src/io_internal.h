@@ -79,6 +79,7 @@ struct sp__ioctx {
   uint64_t curl_deadline; /* absolute ns, SP_NEVER: no timer */
   ares_channel ares;
   unsigned ares_servers_gen;
+  struct ares_addr_port_node *ares_system; /* the servers it started with */
   sp__iowatch *watches;      /* every live watcher, registered or not */
   sp__iowatch **ares_byfd;   /* c-ares sockets by fd number */
   int ares_nbyfd;

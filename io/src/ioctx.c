@@ -220,15 +220,19 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, voi
     }
     return 0;
   }
+  /* Never -1: libcurl would mark the whole multi handle dead and stop its
+   * timer, hanging every transfer of this worker.  A socket we cannot watch
+   * ends its transfer at its timeout instead. */
   if (!w) {
     w = sp__iowatch_new(ctx, fd, SP__W_CURL);
-    if (!w) return -1;
+    if (!w) return 0;
     curl_multi_assign(ctx->multi, fd, w);
   }
   unsigned ev = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= SP_READABLE;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= SP_WRITABLE;
-  return sp__iowatch_set(ctx, w, ev) == 0 ? 0 : -1;
+  sp__iowatch_set(ctx, w, ev);
+  return 0;
 }
 
 /* Takes the pending commands and sockets, or parks until there are some or
@@ -392,7 +396,7 @@ static int ctx_make(sp__io *io, unsigned wid, sp__ioctx **out) {
   sp_spawn_opts o = {DRIVER_STACK, name};
   sp_task *t;
   /* The driver exists before ctx is published, so submitters can wake it. */
-  err = sp_spawn_with(&t, &o, driver_main, ctx);
+  err = sp__spawn_system(&t, &o, driver_main, ctx);
   if (err) {
     sp__dns_ctx_fini(ctx);
     curl_multi_cleanup(ctx->multi);

@@ -481,8 +481,14 @@ void sp__task_finish_exit(sp_worker *w, sp_task *t);
 sp_task *sp__task_complete(sp_task *t);
 void sp__task_release(sp_task *t);
 int64_t sp__live_tasks(sp_runtime *rt);
+#define SP__SPAWN_SYSTEM 1 /* the runtime's own task: its start cannot be cancelled */
 sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts,
-                         sp_task_fn fn, void *arg, int *err);
+                         sp_task_fn fn, void *arg, int flags, int *err);
+/* Spawns a task of the runtime's own (io/'s drivers) from a task: like
+ * sp_spawn_with, but a cancel that comes before it starts (at shutdown)
+ * reaches it at its first interruptible park instead of stopping it from
+ * ever running, so it always gets to run its clean-up. */
+int sp__spawn_system(sp_task **out, const sp_spawn_opts *opts, sp_task_fn fn, void *arg);
 void sp__task_entry(void *prev, void *user);
 void sp__finish_switch(sp_task *prev);
 

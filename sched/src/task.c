@@ -200,7 +200,7 @@ int sp_run(sp_task_fn fn, void *arg, void **result) { return sp_run_opts(NULL, f
 /* ------------------------------------------------------------------ spawn */
 
 sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts, sp_task_fn fn,
-                         void *arg, int *err) {
+                         void *arg, int flags, int *err) {
   size_t size = opts && opts->stack_size ? opts->stack_size : rt->default_stack;
   if (size > SP_STACK_SIZE_MAX) {
     *err = SP_EINVAL;
@@ -218,7 +218,9 @@ sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts
   /* Not RUNNABLE until spawn_on has finished it: a stale queue entry
    * could otherwise claim a half-made task. */
   atomic_store_explicit(&t->state, SP_TS_DONE, memory_order_relaxed);
-  atomic_store_explicit(&t->wait, 0, memory_order_relaxed); /* park 0 pending: not started */
+  /* Park 0 pending: not started.  A system task's start cannot be
+   * cancelled: the cancel waits for its first interruptible park. */
+  atomic_store_explicit(&t->wait, (flags & SP__SPAWN_SYSTEM) ? SP_WAIT_UNINTERRUPTIBLE : 0, memory_order_relaxed);
   t->seq = 0;
   atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
   t->cancelled_before_run = 0;
@@ -261,12 +263,12 @@ sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts
 }
 
 static int spawn_on(sp_runtime *rt, sp_worker *w, sp_task **out, const sp_spawn_opts *opts,
-                    sp_task_fn fn, void *arg) {
+                    sp_task_fn fn, void *arg, int flags) {
   if (!fn) return SP_EINVAL;
   if (out) *out = NULL;
   if (atomic_load(&rt->shutdown)) return SP_ESHUTDOWN;
   int err = 0;
-  sp_task *t = sp__task_create(rt, w, opts, fn, arg, &err);
+  sp_task *t = sp__task_create(rt, w, opts, fn, arg, flags, &err);
   if (!t) return err;
   atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
   atomic_store_explicit(&t->state, SP_TS_RUNNABLE, memory_order_release);
@@ -283,7 +285,13 @@ int sp_spawn_with(sp_task **out, const sp_spawn_opts *opts, sp_task_fn fn, void 
     if (out) *out = NULL;
     return SP_EPERM;
   }
-  return spawn_on(w->rt, w, out, opts, fn, arg);
+  return spawn_on(w->rt, w, out, opts, fn, arg, 0);
+}
+
+int sp__spawn_system(sp_task **out, const sp_spawn_opts *opts, sp_task_fn fn, void *arg) {
+  sp_worker *w = sp__cur_worker();
+  if (!w) return SP_EPERM;
+  return spawn_on(w->rt, w, out, opts, fn, arg, SP__SPAWN_SYSTEM);
 }
 
 int sp_spawn(sp_task **out, sp_task_fn fn, void *arg) { return sp_spawn_with(out, NULL, fn, arg); }
@@ -292,7 +300,7 @@ int sp_runtime_spawn(sp_runtime *rt, sp_task **out, const sp_spawn_opts *opts, s
                      void *arg) {
   if (!rt) return SP_EINVAL;
   sp_worker *w = sp__cur_worker();
-  return spawn_on(rt, w && w->rt == rt ? w : NULL, out, opts, fn, arg);
+  return spawn_on(rt, w && w->rt == rt ? w : NULL, out, opts, fn, arg, 0);
 }
 
 /* ----------------------------------------------------------- exit and join */

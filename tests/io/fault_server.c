@@ -52,6 +52,7 @@
  *   /empty-reply            reads the request, closes without a byte
  *   /hang-after-headers     200 with Content-Length: 100 and no body, then
  *                           silent until the client closes
+ *   /gzip-members           a gzip body of two members: "hello, members\n"
  *   /hostile                an HTML page linking to the paths above (and
  *                           /status?code=503, /trap, /garbage)
  *   /trap?n=N               HTML linking to two URLs never seen before
@@ -496,6 +497,20 @@ static int do_truncated_gzip(conn *c) {
   return CLOSE;
 }
 
+/* Two gzip members back to back (RFC 1952 2.2): "hello, " then "members\n". */
+static int do_gzip_members(conn *c, const request *req) {
+  buf a = gzip_bytes((const unsigned char *)"hello, ", 7);
+  buf b = gzip_bytes((const unsigned char *)"members\n", 8);
+  char head[256];
+  snprintf(head, sizeof head,
+           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n%s\r\n",
+           a.len + b.len, req->close ? "Connection: close\r\n" : "");
+  int r = send_str(c->fd, head) == 0 && send_all(c->fd, a.data, a.len) == 0 && send_all(c->fd, b.data, b.len) == 0;
+  free(a.data);
+  free(b.data);
+  return !r ? CLOSE : req->close ? CLOSE : KEEP;
+}
+
 static int do_gzip_bomb(conn *c, const request *req) {
   long long mib = qparam(req->query, "mib", 100);
   if (mib < 1) mib = 1;
@@ -631,6 +646,7 @@ static int route(conn *c, const request *req) {
     return respond(c, req, 200, "OK", "Content-Encoding: gzip\r\n", "this is not a gzip stream, not at all\n");
   if (strcmp(p, "/truncated-gzip") == 0) return do_truncated_gzip(c);
   if (strcmp(p, "/gzip-bomb") == 0) return do_gzip_bomb(c, req);
+  if (strcmp(p, "/gzip-members") == 0) return do_gzip_members(c, req);
   if (strcmp(p, "/malformed-headers") == 0) return do_malformed_headers(c, req);
   if (strcmp(p, "/redirect-loop") == 0)
     return respond(c, req, 302, "Found", "Location: /redirect-loop\r\n", "");

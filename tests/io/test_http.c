@@ -41,7 +41,8 @@ static void start_all(void) {
   const char *extra =
       "location = /r1 { return 302 /r2; }\n"
       "location = /r2 { return 301 http://other.test:$server_port/hello.txt; }\n"
-      "location = /see-other { return 303 /hello.txt; }\n";
+      "location = /see-other { return 303 /hello.txt; }\n"
+      "add_header X-Seen-Auth $http_authorization always;\n";
   cr_assert_eq(fx_nginx_start(&web, docroot, extra), 0, "nginx did not start");
   static const char *const recs[] = {"host-record=web.test,127.0.0.1", "host-record=other.test,127.0.0.1",
                                      "local-ttl=60", NULL};
@@ -261,6 +262,24 @@ static void *main_redirects(void *arg) {
   CHECK_RC(sp_http_fetch(&q, &r), 0);
   CHECK_EQ(r.status, 200);
   sp_http_response_free(&r);
+  /* credentials go along within the origin, never to another one */
+  {
+    const char *const auth[] = {"Authorization: Bearer s3cret", NULL};
+    char seen[64] = "";
+    sp_http_request_init(&q);
+    q.headers = auth;
+    q.max_redirects = 5;
+    q.url = web_url(url, sizeof url, "web.test", "/see-other"); /* 303 to /hello.txt, same origin */
+    CHECK_RC(sp_http_fetch(&q, &r), 0);
+    CHECKF(sp_http_header(&r, "X-Seen-Auth", seen, sizeof seen) > 0 && strcmp(seen, "Bearer s3cret") == 0,
+           "same origin: the server saw '%s'", seen);
+    sp_http_response_free(&r);
+    q.url = web_url(url, sizeof url, "web.test", "/r1"); /* ends on other.test */
+    CHECK_RC(sp_http_fetch(&q, &r), 0);
+    CHECK_EQ(r.status, 200);
+    CHECKF(sp_http_header(&r, "X-Seen-Auth", seen, sizeof seen) < 0, "other origin: the server saw '%s'", seen);
+    sp_http_response_free(&r);
+  }
   /* a loop ends at the limit */
   sp_http_request_init(&q);
   char furl[256];
@@ -396,6 +415,11 @@ static void *main_faults(void *arg) {
   rc = sp_http_fetch(&q, &r);
   CHECKF(rc == SP_EHTTP && strstr(r.error, "cut short"), "truncated gzip: rc %d (%s), %zu bytes", rc, r.error,
          r.body_len);
+  sp_http_response_free(&r);
+  /* two gzip members: both are the body */
+  q.url = fx_url(furl, sizeof furl, &fault, "/gzip-members");
+  CHECK_RC(sp_http_fetch(&q, &r), 0);
+  CHECKF(r.body && strcmp(r.body, "hello, members\n") == 0, "gzip members: '%s'", r.body ? r.body : "(null)");
   sp_http_response_free(&r);
   /* not gzip at all */
   q.url = fx_url(furl, sizeof furl, &fault, "/bad-gzip");
