@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spindle/spindle.h>
@@ -37,6 +38,13 @@
 #define HOST_BUCKETS 4096
 #define ROBOTS_MAX_BYTES (500u * 1024u) /* RFC 9309 2.5: parse at least 500 KiB */
 #define WAIT_SLICE_NS 100000000ull     /* waiting fetchers look at the stop flag this often */
+#define MAX_BACKOFF_NS (60ull * 1000000000u)
+#define MAX_CRAWL_DELAY_S 60.0          /* a larger robots.txt Crawl-delay is taken as this */
+
+/* Retry n (from 1) waits 1 s, 2 s, 4 s ... at most a minute. */
+static uint64_t backoff_ns(int n) {
+  return n >= 7 ? MAX_BACKOFF_NS : (1000000000ull << (n - 1));
+}
 
 enum { ROBOTS_UNKNOWN = 0, ROBOTS_FETCHING, ROBOTS_READY };
 
@@ -48,11 +56,16 @@ typedef struct item {
   int redirects;
   int retries;
   uint64_t not_before; /* retry backoff */
+  char *last_line;      /* a retry's: the line of its last attempt */
+  int last_rc, last_kind;
+  long last_status;
 } item;
 
 typedef struct host {
   char *key;           /* scheme://host:port */
   int robots_state;
+  int robots_tries;    /* failed robots.txt fetches retried */
+  bool robots_assumed; /* robots.txt unavailable: disallow all, assumed */
   crawl_robots *robots;
   uint64_t delay_ns;
   unsigned active;
@@ -80,8 +93,9 @@ static struct crawler {
   long nring;
   crawl_seen seen;
   crawl_seen seen_raw; /* fingerprints of URLs exactly as found: decided once */
+  char **seeds;        /* cleaned seed URLs */
   char **seed_hosts;
-  size_t nseed_hosts;
+  size_t nseed_hosts;  /* of both */
   long queued, inflight, reserved;
   bool stopping, finished;
   sp_sem wake;
@@ -90,7 +104,7 @@ static struct crawler {
   FILE *out;
   sp_mutex out_lock;
   crawl_warc *warc;
-  bool warc_failed;
+  bool warc_failed, write_failed;
   crawl_state *state;
   crawl_summary *sum;
   unsigned nworkers;
@@ -141,8 +155,9 @@ static int error_kind(int rc, int curl_code) {
 }
 
 /* Worth another try later: the server or the path to it may recover. */
-static bool retryable(int rc, long status) {
+static bool retryable(int rc, long status, int curl_code) {
   if (rc == 0) return status >= 500 && status <= 599;
+  if (error_kind(rc, curl_code) == EK_TLS) return false; /* the same certificate fails again */
   return rc == SP_ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET || rc == SP_EHTTP;
 }
 
@@ -224,6 +239,7 @@ static item *host_pop(host *h) {
 
 static void item_free(item *it) {
   if (!it) return;
+  free(it->last_line);
   free(it->url);
   free(it->referrer);
   free(it);
@@ -271,6 +287,9 @@ static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, 
   memcpy(scheme, key, (size_t)(sep - key));
   scheme[sep - key] = '\0';
   const char *h = sep + 3, *end;
+  const char *auth_end = h + strcspn(h, "/?#");
+  for (const char *at = h; at < auth_end; at++)
+    if (*at == '@') h = at + 1; /* user:password@ is no part of the host */
   if (*h == '[') {
     end = strchr(h, ']');
     if (!end) return false;
@@ -305,7 +324,8 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
     goto out;
   }
   char hk[600];
-  snprintf(hk, sizeof hk, "%s://%s:%d", scheme, hostname, port);
+  bool v6 = strchr(hostname, ':') != NULL; /* the key is also the base of its robots.txt URL */
+  snprintf(hk, sizeof hk, "%s://%s%s%s:%d", scheme, v6 ? "[" : "", hostname, v6 ? "]" : "", port);
   host *h = host_get(hk);
   item *it = calloc(1, sizeof *it);
   if (!h || !it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
@@ -351,7 +371,9 @@ static item *next_allowed(host *h, uint64_t now, uint64_t *wait_until) {
     item *it = host_pop(h);
     if (!h->robots || crawl_robots_allowed(h->robots, url_path(it->url))) return it;
     C.sum->robots_skipped++;
-    if (C.state) {
+    /* Disallowed by a robots.txt that was read: done.  Assumed because it
+     * could not be fetched: left queued in the state, for a later run. */
+    if (C.state && !h->robots_assumed) {
       crawl_state_begin(C.state);
       crawl_state_done(C.state, it->url, NULL);
       crawl_state_commit(C.state);
@@ -403,32 +425,51 @@ static job pick(uint64_t now, uint64_t *wait_until) {
 static void write_line(const char *line) {
   if (!C.out || !line) return;
   sp_mutex_lock(&C.out_lock);
-  fputs(line, C.out);
-  fputc('\n', C.out);
-  fflush(C.out); /* a killed crawl loses no line it reported */
+  /* flushed: a killed crawl loses no line it reported */
+  bool ok = fputs(line, C.out) >= 0 && fputc('\n', C.out) != EOF && fflush(C.out) == 0;
+  if (!ok && !C.write_failed) {
+    C.write_failed = true;
+    fprintf(stderr, "spindle-crawl: writing %s failed: %s\n", C.cfg->output_path, strerror(errno));
+  }
   sp_mutex_unlock(&C.out_lock);
+}
+
+/* A JSON string of s; bytes that are not UTF-8 (from a server's headers,
+ * or a seed as typed) are written as %XX, so the line stays valid. */
+static json_t *jstr(const char *s) {
+  if (!s) return json_null();
+  json_t *j = json_string(s);
+  if (j) return j;
+  size_t n = strlen(s);
+  char *e = malloc(n * 3 + 1), *p = e;
+  if (!e) return json_null();
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+    p += *c < 0x80 ? (size_t)sprintf(p, "%c", *c) : (size_t)sprintf(p, "%%%02X", *c);
+  j = json_string(e);
+  free(e);
+  return j ? j : json_null();
 }
 
 /* The output line of an attempted URL (malloc'd), or NULL. */
 static char *make_line(const item *it, const sp_http_response *r, int rc, long nlinks, bool noindex, uint64_t ns) {
   json_t *o = json_object();
-  json_object_set_new(o, "url", json_string(it->url));
-  json_object_set_new(o, "final_url", r->url ? json_string(r->url) : json_null());
+  json_object_set_new(o, "url", jstr(it->url));
+  json_object_set_new(o, "final_url", jstr(r->url));
   json_object_set_new(o, "status", json_integer(r->status));
-  json_object_set_new(o, "content_type", r->content_type ? json_string(r->content_type) : json_null());
+  json_object_set_new(o, "content_type", jstr(r->content_type));
   json_object_set_new(o, "bytes", json_integer((json_int_t)r->body_len));
   json_object_set_new(o, "depth", json_integer(it->depth));
-  json_object_set_new(o, "referrer", it->referrer ? json_string(it->referrer) : json_null());
+  json_object_set_new(o, "referrer", jstr(it->referrer));
   json_object_set_new(o, "links", json_integer(nlinks));
   json_object_set_new(o, "fetch_ms", json_real((double)(ns / 1000u) / 1e3)); /* microseconds */
   json_object_set_new(o, "ip", r->remote_ip[0] ? json_string(r->remote_ip) : json_null());
-  if (r->redirect_url) json_object_set_new(o, "redirect", json_string(r->redirect_url));
+  if (r->redirect_url) json_object_set_new(o, "redirect", jstr(r->redirect_url));
   if (noindex) json_object_set_new(o, "noindex", json_true());
   if (it->retries) json_object_set_new(o, "retries", json_integer(it->retries));
   if (rc) {
     json_object_set_new(o, "error", json_string(kind_names[error_kind(rc, r->curl_code)]));
     json_object_set_new(o, "error_code", json_integer(rc));
-    json_object_set_new(o, "message", json_string(r->error[0] ? r->error : sp_strerror(rc)));
+    json_object_set_new(o, "message", jstr(r->error[0] ? r->error : sp_strerror(rc)));
   }
   char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
   json_decref(o);
@@ -449,29 +490,65 @@ static void base_request(sp_http_request *q, const host *h) {
   q->worker = h->worker;
 }
 
+typedef struct robots_body {
+  char *buf;
+  size_t len;
+} robots_body;
+
+/* Keeps the first ROBOTS_MAX_BYTES of robots.txt, then stops the transfer:
+ * RFC 9309 2.5 has a crawler parse at least 500 KiB, and what follows may
+ * be ignored. */
+static int robots_chunk(void *user, const char *data, size_t len) {
+  robots_body *b = user;
+  size_t room = ROBOTS_MAX_BYTES - b->len;
+  size_t n = len < room ? len : room;
+  if (!b->buf && !(b->buf = malloc(ROBOTS_MAX_BYTES + 1))) return 1;
+  memcpy(b->buf + b->len, data, n);
+  b->len += n;
+  return b->len >= ROBOTS_MAX_BYTES;
+}
+
 static void do_robots(host *h) {
   char url[700];
   snprintf(url, sizeof url, "%s/robots.txt", h->key);
   sp_http_request q;
   base_request(&q, h);
   q.url = url;
-  q.max_redirects = 5;              /* RFC 9309 2.3.1.2: at least five */
-  q.max_body = ROBOTS_MAX_BYTES * 2; /* more is cut, not an error */
+  q.max_redirects = 5; /* RFC 9309 2.3.1.2: at least five */
+  q.max_body = 0;      /* robots_chunk keeps what counts */
+  robots_body body = {0};
+  q.on_body = robots_chunk;
+  q.user = &body;
   sp_http_response r;
   int rc = sp_http_fetch(&q, &r);
-  crawl_robots *rules;
+  if (rc == SP_EABORTED && body.len >= ROBOTS_MAX_BYTES) rc = 0; /* cut at the limit: parse that */
+  crawl_robots *rules = NULL;
+  bool failed = false;
   if (rc == 0 && r.status >= 200 && r.status < 300)
-    rules = crawl_robots_parse(r.body ? r.body : "", r.body_len, C.cfg->robots_agent);
+    rules = crawl_robots_parse(body.buf ? body.buf : "", body.len, C.cfg->robots_agent);
   else if (rc == 0 && r.status >= 400 && r.status < 500)
     rules = crawl_robots_allow_all();
   else
-    rules = crawl_robots_disallow_all(); /* 5xx or unreachable */
+    failed = true; /* 5xx or unreachable: disallow all, once retries are spent */
+  bool retry = failed && h->robots_tries < C.cfg->retries;
+  if (failed && !retry) rules = crawl_robots_disallow_all();
+  free(body.buf);
   sp_http_response_free(&r);
   sp_mutex_lock(&C.lock);
-  h->robots = rules;
-  double cd = rules ? crawl_robots_crawl_delay(rules) : -1;
-  if (cd > 0 && (uint64_t)(cd * 1e9) > h->delay_ns) h->delay_ns = (uint64_t)(cd * 1e9);
-  h->robots_state = ROBOTS_READY;
+  if (retry) {
+    h->robots_tries++;
+    C.sum->retries++;
+    h->robots_state = ROBOTS_UNKNOWN;
+    h->next_ns = sp_now_ns() + backoff_ns(h->robots_tries);
+  } else {
+    h->robots = rules;
+    h->robots_assumed = failed;
+    if (failed) C.sum->robots_unavailable++;
+    double cd = rules ? crawl_robots_crawl_delay(rules) : -1;
+    if (cd > MAX_CRAWL_DELAY_S) cd = MAX_CRAWL_DELAY_S;
+    if (cd > 0 && (uint64_t)(cd * 1e9) > h->delay_ns) h->delay_ns = (uint64_t)(cd * 1e9);
+    h->robots_state = ROBOTS_READY;
+  }
   h->active--;
   C.inflight--;
   wake_waiters(C.cfg->per_host + 1);
@@ -490,9 +567,53 @@ static void write_warc(const sp_http_response *r, const char *url) {
                                   r->request_headers_len, r->headers, r->headers_len, r->body, r->body_len,
                                   CRAWL_WARC_DECODED);
   if (rc < 0 && !C.warc_failed) {
-    C.warc_failed = true;
+    C.warc_failed = C.write_failed = true;
     fprintf(stderr, "spindle-crawl: writing the WARC file failed: %s\n", strerror(-rc));
   }
+}
+
+/* Counts a URL's final outcome in the summary.  Lock held. */
+static void count_outcome(int rc, int kind, long status, size_t bytes) {
+  crawl_summary *s = C.sum;
+  s->pages++;
+  s->bytes += bytes;
+  if (rc) {
+    s->failed++;
+    s->errors_by_code[kind]++;
+  } else if (status >= 500) {
+    s->server_errors++;
+  } else if (status >= 400) {
+    s->client_errors++;
+  } else if (status >= 300) {
+    s->redirects++;
+  } else {
+    s->ok++;
+  }
+}
+
+/* The crawl stopped (page limit, --max-time, SIGINT) with retries still
+ * waiting: each was attempted, so each gets the line of its last attempt
+ * rather than vanishing.  After the fetchers are done. */
+static void flush_pending_retries(void) {
+  sp_mutex_lock(&C.lock);
+  for (size_t b = 0; b < HOST_BUCKETS; b++) {
+    for (host *h = C.hosts[b]; h; h = h->hnext) {
+      for (item *it = h->head; it; it = it->next) {
+        if (!it->last_line) continue;
+        count_outcome(it->last_rc, it->last_kind, it->last_status, 0);
+        if (C.state) {
+          crawl_state_begin(C.state);
+          crawl_state_done(C.state, it->url, it->last_line);
+          crawl_state_commit(C.state);
+        }
+        write_line(it->last_line);
+        free(it->last_line);
+        it->last_line = NULL;
+        C.queued--;
+      }
+    }
+  }
+  sp_mutex_unlock(&C.lock);
 }
 
 static void do_page(host *h, item *it) {
@@ -513,40 +634,34 @@ static void do_page(host *h, item *it) {
       (cfg->max_depth < 0 || it->depth < cfg->max_depth)) {
     parsed = crawl_links_extract(r.body, r.body_len, r.url ? r.url : it->url, cfg->robots_agent, &links) == 0;
   }
-  bool retry = retryable(rc, r.status) && it->retries < cfg->retries;
-  char *line = NULL;
-  if (!retry) {
-    if (rc == 0) write_warc(&r, it->url);
-    line = make_line(it, &r, rc, parsed ? (long)links.n : 0, parsed && links.noindex, took);
-  }
+  bool retry = retryable(rc, r.status, r.curl_code) && it->retries < cfg->retries;
+  if (!retry && rc == 0) write_warc(&r, it->url);
+  char *line = make_line(it, &r, rc, parsed ? (long)links.n : 0, parsed && links.noindex, took);
 
   sp_mutex_lock(&C.lock);
   if (C.state) crawl_state_begin(C.state);
   crawl_summary *s = C.sum;
   long added = 0;
   if (retry) {
+    /* Kept, in case the crawl stops before the retry: its line then says
+     * how the last attempt ended (see flush_pending_retries). */
+    free(it->last_line);
+    it->last_line = line;
+    line = NULL;
+    it->last_rc = rc;
+    it->last_kind = error_kind(rc, r.curl_code);
+    it->last_status = r.status;
     it->retries++;
     s->retries++;
-    it->not_before = sp_now_ns() + (1000000000ull << (it->retries - 1)); /* 1 s, 2 s, 4 s ... */
+    it->not_before = sp_now_ns() + backoff_ns(it->retries);
     host_push(h, it);
     added++;
     it = NULL;
   } else {
-    s->pages++;
-    s->bytes += r.body_len;
-    if (rc) {
-      s->failed++;
-      s->errors_by_code[error_kind(rc, r.curl_code)]++;
-    } else if (r.status >= 500) {
-      s->server_errors++;
-    } else if (r.status >= 400) {
-      s->client_errors++;
-    } else if (r.status >= 300) {
-      s->redirects++;
+    count_outcome(rc, error_kind(rc, r.curl_code), r.status, r.body_len);
+    if (rc == 0 && r.status >= 300 && r.status < 400) {
       if (r.redirect_url && it->redirects < cfg->max_redirects)
         added += enqueue(r.redirect_url, it->url, it->depth, it->redirects + 1, EQ_RECORD) > 0;
-    } else {
-      s->ok++;
     }
     for (size_t i = 0; parsed && i < links.n; i++) added += enqueue(links.urls[i], it->url, it->depth + 1, 0, EQ_RECORD) > 0;
     if (C.state) crawl_state_done(C.state, it->url, line);
@@ -640,9 +755,23 @@ typedef struct run_ctx {
   int err;
 } run_ctx;
 
-static int add_seed_host(const char *url) {
-  char *hostname = NULL;
-  if (crawl_url_split(url, NULL, &hostname, NULL, NULL) != 0) return -1;
+/* Records seed i, as crawl_url_resolve cleans it (as typed, it may hold
+ * spaces or bytes that are not URL characters), and its host. */
+static int add_seed(const char *url) {
+  char *clean = NULL, *hostname = NULL;
+  if (crawl_url_resolve(NULL, url, &clean) != 0) return -1;
+  if (crawl_url_split(clean, NULL, &hostname, NULL, NULL) != 0) {
+    free(clean);
+    return -1;
+  }
+  char **q = realloc(C.seeds, (C.nseed_hosts + 1) * sizeof *q);
+  if (!q) {
+    free(clean);
+    free(hostname);
+    return -1;
+  }
+  C.seeds = q;
+  C.seeds[C.nseed_hosts] = clean;
   char **p = realloc(C.seed_hosts, (C.nseed_hosts + 1) * sizeof *p);
   if (!p) {
     free(hostname);
@@ -673,7 +802,7 @@ static void *crawl_main(void *arg) {
     crawl_state_load(C.state, mark_seen, load_state_item, NULL);
   }
   if (C.state) crawl_state_begin(C.state);
-  for (size_t i = 0; i < cfg->nseeds; i++) enqueue(cfg->seeds[i], NULL, 0, 0, EQ_RECORD);
+  for (size_t i = 0; i < C.nseed_hosts; i++) enqueue(C.seeds[i], NULL, 0, 0, EQ_RECORD);
   if (C.state) crawl_state_commit(C.state);
   sp_mutex_unlock(&C.lock);
 
@@ -690,6 +819,7 @@ static void *crawl_main(void *arg) {
     if (sp_spawn(&t[started], fetcher, NULL) != 0) break;
   sp_gather(t, started, NULL);
   free(t);
+  flush_pending_retries();
   if (prog) {
     sp_cancel(prog);
     sp_join(prog, NULL);
@@ -711,27 +841,48 @@ static void crawler_free(void) {
     }
     C.hosts[b] = NULL;
   }
-  for (size_t i = 0; i < C.nseed_hosts; i++) free(C.seed_hosts[i]);
+  for (size_t i = 0; i < C.nseed_hosts; i++) {
+    free(C.seed_hosts[i]);
+    free(C.seeds[i]);
+  }
   free(C.seed_hosts);
+  free(C.seeds);
   crawl_seen_free(&C.seen);
   crawl_seen_free(&C.seen_raw);
 }
 
+/* A path the crawl may cut back and read: a regular file, or none yet
+ * (not a pipe, a terminal, /dev/stdout...). */
+static bool plain_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode);
+}
+
 static int open_outputs(const crawl_config *cfg) {
-  if (cfg->output_path) {
-    if (strcmp(cfg->output_path, "-") == 0) {
-      C.out = stdout;
-    } else {
-      /* A resumed crawl appends; a line cut by a kill is dropped first. */
-      if (cfg->state_dir && crawl_state_repair_jsonl(cfg->output_path) < 0) {
-        fprintf(stderr, "spindle-crawl: cannot repair %s: %s\n", cfg->output_path, strerror(errno));
-        return -1;
-      }
-      C.out = fopen(cfg->output_path, cfg->state_dir ? "a" : "w");
-      if (!C.out) {
-        fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", cfg->output_path, strerror(errno));
-        return -1;
-      }
+  bool resuming = false;
+  if (cfg->state_dir) {
+    C.state = crawl_state_open(cfg->state_dir);
+    if (!C.state) return -1; /* it printed why */
+    resuming = crawl_state_pages_done(C.state) >= 0 && !crawl_state_is_new(C.state);
+  }
+  if (cfg->output_path && strcmp(cfg->output_path, "-") == 0) {
+    C.out = stdout;
+  } else if (cfg->output_path) {
+    bool plain = plain_file(cfg->output_path);
+    /* A resumed crawl appends, after dropping a line cut by a kill and
+     * adding the lines committed but not written; a new one starts afresh. */
+    if (resuming && plain && crawl_state_repair_jsonl(cfg->output_path) < 0) {
+      fprintf(stderr, "spindle-crawl: cannot repair %s: %s\n", cfg->output_path, strerror(errno));
+      return -1;
+    }
+    if (resuming && plain && crawl_state_reconcile(C.state, cfg->output_path) < 0) {
+      fprintf(stderr, "spindle-crawl: cannot bring %s up to date: %s\n", cfg->output_path, strerror(errno));
+      return -1;
+    }
+    C.out = fopen(cfg->output_path, resuming || !plain ? "a" : "w");
+    if (!C.out) {
+      fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", cfg->output_path, strerror(errno));
+      return -1;
     }
   }
   if (cfg->warc_path) {
@@ -741,28 +892,22 @@ static int open_outputs(const crawl_config *cfg) {
       return -1;
     }
   }
-  if (cfg->state_dir) {
-    C.state = crawl_state_open(cfg->state_dir);
-    if (!C.state) return -1; /* it printed why */
-    if (C.out && C.out != stdout) {
-      fflush(C.out);
-      if (crawl_state_reconcile(C.state, cfg->output_path) < 0) {
-        fprintf(stderr, "spindle-crawl: cannot bring %s up to date: %s\n", cfg->output_path, strerror(errno));
-        return -1;
-      }
-    }
-  }
+  /* --max-pages counts the whole crawl, not this run. */
+  if (C.state && crawl_state_pages_done(C.state) > 0) C.reserved = crawl_state_pages_done(C.state);
   return 0;
 }
 
-static void close_outputs(void) {
-  if (C.out && C.out != stdout) fclose(C.out);
-  if (C.out == stdout) fflush(stdout);
-  if (C.warc) crawl_warc_close(C.warc);
+/* 0, or -1 if the output file could not be written to its end. */
+static int close_outputs(void) {
+  int rc = 0;
+  if (C.out && C.out != stdout && fclose(C.out) != 0) rc = -1;
+  if (C.out == stdout && fflush(stdout) != 0) rc = -1;
+  if (C.warc && crawl_warc_close(C.warc) != 0) rc = -1;
   if (C.state) crawl_state_close(C.state);
   C.out = NULL;
   C.warc = NULL;
   C.state = NULL;
+  return rc;
 }
 
 int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
@@ -774,7 +919,7 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
   sp_mutex_init(&C.out_lock);
   sp_sem_init(&C.wake, 0);
   for (size_t i = 0; i < cfg->nseeds; i++) {
-    if (add_seed_host(cfg->seeds[i]) < 0) {
+    if (add_seed(cfg->seeds[i]) < 0) {
       fprintf(stderr, "spindle-crawl: not an http(s) URL: %s\n", cfg->seeds[i]);
       crawler_free();
       return SP_EINVAL;
@@ -783,12 +928,12 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
   if (open_outputs(cfg) < 0) {
     close_outputs();
     crawler_free();
-    return SP_EINVAL;
+    return -EIO;
   }
   sp_runtime_opts o;
   sp_runtime_opts_init(&o);
   o.workers = cfg->workers;
-  sp_runtime *rt;
+  sp_runtime *rt = NULL;
   int err = sp_runtime_new(&o, &rt);
   if (!err && cfg->dns_servers) {
     err = sp_dns_set_servers(rt, cfg->dns_servers);
@@ -805,10 +950,13 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
   }
   if (rt) sp_runtime_free(rt);
   sum->queued = C.queued;
-  close_outputs();
+  bool lost = close_outputs() < 0 || C.write_failed;
   crawler_free();
-  if (err) fprintf(stderr, "spindle-crawl: %s\n", sp_strerror(err));
-  return err;
+  if (err) {
+    if (err != SP_EINVAL) fprintf(stderr, "spindle-crawl: %s\n", sp_strerror(err));
+    return err;
+  }
+  return lost ? -EIO : 0;
 }
 
 /* ----------------------------------------------------------------- summary */
@@ -826,6 +974,9 @@ void crawl_print_summary(const crawl_summary *s, FILE *f) {
   fprintf(f, "%s\n", any ? ")" : "");
   fprintf(f, "  %ld disallowed by robots.txt, %ld retries, %ld left in the queue\n", s->robots_skipped, s->retries,
           s->queued);
+  if (s->robots_unavailable)
+    fprintf(f, "  %ld hosts whose robots.txt could not be fetched: their URLs were not crawled\n",
+            s->robots_unavailable);
 }
 
 int crawl_write_stats(const crawl_summary *s, const char *path) {
@@ -840,6 +991,7 @@ int crawl_write_stats(const crawl_summary *s, const char *path) {
   for (int k = 0; k < EK_N; k++) json_object_set_new(kinds, kind_names[k], json_integer(s->errors_by_code[k]));
   json_object_set_new(o, "errors", kinds);
   json_object_set_new(o, "robots_skipped", json_integer(s->robots_skipped));
+  json_object_set_new(o, "robots_unavailable", json_integer(s->robots_unavailable));
   json_object_set_new(o, "retries", json_integer(s->retries));
   json_object_set_new(o, "queued", json_integer(s->queued));
   json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));

@@ -65,6 +65,7 @@ typedef struct crawl_summary {
   long server_errors;         /* 5xx */
   long failed;                /* no response: DNS, connect, timeout, too big ... */
   long robots_skipped;        /* URLs disallowed by robots.txt */
+  long robots_unavailable;    /* hosts whose robots.txt could not be fetched (all disallowed) */
   long queued;                /* left in the frontier (stopped early, or limits) */
   long retries;
   uint64_t bytes;             /* decoded body bytes */
@@ -73,8 +74,9 @@ typedef struct crawl_summary {
   long errors_by_code[16];    /* failed, by kind (see crawl_error_kind) */
 } crawl_summary;
 
-/* Runs the crawl; fills *sum.  Returns 0, or a spindle error code when it
- * could not run at all (message on stderr). */
+/* Runs the crawl; fills *sum.  Returns 0; SP_EINVAL for a bad seed or
+ * setup (message on stderr); -EIO when output could not be written (the
+ * crawl ran, and said so on stderr). */
 int crawl_run(const crawl_config *cfg, crawl_summary *sum);
 
 /* Asks a running crawl to stop dispatching (SIGINT): in-flight transfers

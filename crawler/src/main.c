@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <spindle/spindle.h>
+
 #include "crawl.h"
 #include "robots.h"
 #include "url.h"
@@ -368,7 +370,8 @@ int main(int argc, char **argv) {
 
   crawl_summary sum;
   rc = crawl_run(&cfg, &sum);
-  if (rc) return 1;
+  if (rc == SP_EINVAL) return 2; /* a bad seed or --dns-server: it said which */
+  if (rc && rc != -EIO) return 1;
   if (!cfg.quiet) {
     crawl_print_summary(&sum, stderr);
     if (cfg.output_path && strcmp(cfg.output_path, "-") != 0) fprintf(stderr, "  output: %s\n", cfg.output_path);
@@ -387,5 +390,6 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < cfg.nexclude; i++) regfree(&cfg.exclude[i]);
   free(cfg.include);
   free(cfg.exclude);
+  if (rc == -EIO) return 1; /* crawled, but output was lost: it said where */
   return sigints ? 130 : 0;
 }

@@ -76,6 +76,21 @@ void crawl_state_close(crawl_state *s) {
   free(s);
 }
 
+static long count(crawl_state *s, const char *sql) {
+  sqlite3_stmt *st;
+  long n = -1;
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+  if (sqlite3_step(st) == SQLITE_ROW) n = (long)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
+}
+
+bool crawl_state_is_new(crawl_state *s) { return count(s, "SELECT COUNT(*) FROM urls") == 0; }
+
+long crawl_state_pages_done(crawl_state *s) {
+  return count(s, "SELECT COUNT(*) FROM urls WHERE done = 1 AND line IS NOT NULL");
+}
+
 void crawl_state_load(crawl_state *s, void (*seen)(void *, const char *),
                       void (*item)(void *, const char *, const char *, int, int), void *arg) {
   sqlite3_stmt *st;

@@ -16,11 +16,18 @@
 #ifndef SPINDLE_CRAWL_STATE_H
 #define SPINDLE_CRAWL_STATE_H
 
+#include <stdbool.h>
+
 typedef struct crawl_state crawl_state;
 
 /* Opens (creating) DIR/state.sqlite; NULL with a message on stderr. */
 crawl_state *crawl_state_open(const char *dir);
 void crawl_state_close(crawl_state *s);
+
+/* Whether the state holds no URL yet (a new crawl). */
+bool crawl_state_is_new(crawl_state *s);
+/* URLs done with an output line: the pages a resumed crawl has attempted. */
+long crawl_state_pages_done(crawl_state *s);
 
 /* Calls seen(arg, key) for every URL ever queued and item(arg, url,
  * referrer, depth, redirects) for those not done, in queue order. */

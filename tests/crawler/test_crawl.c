@@ -446,3 +446,69 @@ Test(crawl, hostile_servers, .init = start_hostile, .fini = stop_site, .timeout 
   cr_assert_eq(loop, 1, "the redirect loop was fetched %ld times (its target is itself: seen)", loop);
   crawl_out_free(&o);
 }
+
+/* ------------------------------------------------ edges found in review */
+
+static void read_file(const char *path, char *buf, size_t n) {
+  buf[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  size_t k = fread(buf, 1, n - 1, f);
+  buf[k] = '\0';
+  fclose(f);
+}
+
+/* An IPv6 host is crawled (its robots.txt URL keeps the brackets). */
+Test(crawl, ipv6_host, .timeout = 60) {
+  sp_runtime *rt;
+  cr_assert_eq(sp_runtime_new(NULL, &rt), 0);
+  pol_fd = sp_listen_tcp("::1", 0, 128, &pol_port);
+  cr_assert(pol_fd >= 0, "no IPv6 loopback here: %s", sp_strerror(pol_fd));
+  sp_task *srv;
+  cr_assert_eq(sp_runtime_spawn(rt, &srv, NULL, pol_server, NULL), 0);
+  char dir[800], out[900], url[64];
+  snprintf(dir, sizeof dir, "%s/v6", fx_tmpdir());
+  mkdir(dir, 0755);
+  snprintf(out, sizeof out, "%s/out.jsonl", dir);
+  snprintf(url, sizeof url, "http://[::1]:%u/", pol_port);
+  const char *argv[] = {"--quiet", "--max-pages", "10", "--output", out, url, NULL};
+  cr_assert_eq(crawl_exec(argv, dir, 60), 0);
+  crawl_out o;
+  cr_assert_eq(crawl_out_read(&o, out), 0);
+  cr_assert_eq(o.n, 10);
+  for (size_t i = 0; i < o.n; i++) cr_assert(o.v[i].status == 200 && strstr(o.v[i].url, "[::1]"), "%s", o.v[i].url);
+  crawl_out_free(&o);
+  sp_cancel(srv);
+  sp_join(srv, NULL);
+  close(pol_fd);
+  cr_assert_eq(sp_runtime_free(rt), 0);
+}
+
+/* A retry still waiting when the page limit stops the crawl is written
+ * with its last attempt's outcome, not lost; output that cannot be written
+ * makes the exit status 1; an unreachable host's robots.txt is reported. */
+Test(crawl, retries_limits_and_failures, .init = start_hostile, .fini = stop_site, .timeout = 120) {
+  char dir[800], out[900], url[256], err[900], buf[8192];
+  snprintf(dir, sizeof dir, "%s/edges", fx_tmpdir());
+  mkdir(dir, 0755);
+  snprintf(out, sizeof out, "%s/out.jsonl", dir);
+  snprintf(err, sizeof err, "%s/crawl.stderr", dir);
+  fx_url(url, sizeof url, &hostile, "/status?code=503");
+  const char *a1[] = {"--quiet", "--retries", "1", "--max-pages", "1", "--output", out, url, NULL};
+  cr_assert_eq(crawl_exec(a1, dir, 60), 0);
+  crawl_out o;
+  cr_assert_eq(crawl_out_read(&o, out), 0);
+  cr_assert_eq(o.n, 1, "%zu lines for one page that kept failing", o.n);
+  cr_assert_eq(o.v[0].status, 503);
+  crawl_out_free(&o);
+
+  fx_url(url, sizeof url, &hostile, "/ok");
+  const char *a2[] = {"--quiet", "--output", "/dev/full", url, NULL};
+  cr_assert_eq(crawl_exec(a2, dir, 60), 1, "output lost, yet exit 0");
+
+  unlink(err);
+  const char *a3[] = {"--retries", "0", "http://127.0.0.1:1/", NULL};
+  cr_assert_eq(crawl_exec(a3, dir, 60), 0);
+  read_file(err, buf, sizeof buf);
+  cr_assert(strstr(buf, "robots.txt could not be fetched"), "summary: %s", buf);
+}
