@@ -70,7 +70,8 @@ typedef struct host {
   uint64_t delay_ns;
   unsigned active;
   uint64_t next_ns;    /* earliest start of the next request */
-  item *head, *tail;
+  item *head, *tail;   /* URLs to fetch, first found first */
+  item *retries;       /* URLs to fetch again once their not_before has come */
   int worker;          /* the HTTP pool its transfers use */
   bool in_ring;
   struct host *ring_next, *ring_prev;
@@ -215,6 +216,14 @@ static void ring_remove(host *h) {
   h->ring_next = h->ring_prev = NULL;
 }
 
+/* A host is on the ring while it has URLs of either kind. */
+static void ring_update(host *h) {
+  if (h->head || h->retries)
+    ring_add(h);
+  else
+    ring_remove(h);
+}
+
 static void host_push(host *h, item *it) {
   it->next = NULL;
   if (h->tail)
@@ -226,15 +235,37 @@ static void host_push(host *h, item *it) {
   ring_add(h);
 }
 
+/* A retry waits apart, so that its backoff holds up no other URL of its
+ * host.  Unordered: a host has few. */
+static void host_push_retry(host *h, item *it) {
+  it->next = h->retries;
+  h->retries = it;
+  C.queued++;
+  ring_add(h);
+}
+
 static item *host_pop(host *h) {
   item *it = h->head;
   h->head = it->next;
-  if (!h->head) {
-    h->tail = NULL;
-    ring_remove(h);
-  }
+  if (!h->head) h->tail = NULL;
   C.queued--;
+  ring_update(h);
   return it;
+}
+
+/* Takes a retry whose time has come, or notes the earliest. */
+static item *host_pop_retry(host *h, uint64_t now, uint64_t *wait_until) {
+  for (item **pp = &h->retries; *pp; pp = &(*pp)->next) {
+    item *it = *pp;
+    if (it->not_before <= now) {
+      *pp = it->next;
+      C.queued--;
+      ring_update(h);
+      return it;
+    }
+    if (it->not_before < *wait_until) *wait_until = it->not_before;
+  }
+  return NULL;
 }
 
 static void item_free(item *it) {
@@ -363,12 +394,10 @@ static const char *url_path(const char *url) {
 /* Pops h's next URL that robots.txt allows and whose retry time has come;
  * disallowed ones are dropped (and counted).  NULL if none.  Lock held. */
 static item *next_allowed(host *h, uint64_t now, uint64_t *wait_until) {
+  item *it = host_pop_retry(h, now, wait_until); /* allowed when first taken */
+  if (it) return it;
   while (h->head) {
-    if (h->head->not_before > now) {
-      if (h->head->not_before < *wait_until) *wait_until = h->head->not_before;
-      return NULL;
-    }
-    item *it = host_pop(h);
+    it = host_pop(h);
     if (!h->robots || crawl_robots_allowed(h->robots, url_path(it->url))) return it;
     C.sum->robots_skipped++;
     /* Disallowed by a robots.txt that was read: done.  Assumed because it
@@ -598,7 +627,7 @@ static void flush_pending_retries(void) {
   sp_mutex_lock(&C.lock);
   for (size_t b = 0; b < HOST_BUCKETS; b++) {
     for (host *h = C.hosts[b]; h; h = h->hnext) {
-      for (item *it = h->head; it; it = it->next) {
+      for (item *it = h->retries; it; it = it->next) {
         if (!it->last_line) continue;
         count_outcome(it->last_rc, it->last_kind, it->last_status, 0);
         if (C.state) {
@@ -654,7 +683,7 @@ static void do_page(host *h, item *it) {
     it->retries++;
     s->retries++;
     it->not_before = sp_now_ns() + backoff_ns(it->retries);
-    host_push(h, it);
+    host_push_retry(h, it);
     added++;
     it = NULL;
   } else {
@@ -832,6 +861,10 @@ static void crawler_free(void) {
     for (host *h = C.hosts[b], *n; h; h = n) {
       n = h->hnext;
       for (item *it = h->head, *in; it; it = in) {
+        in = it->next;
+        item_free(it);
+      }
+      for (item *it = h->retries, *in; it; it = in) {
         in = it->next;
         item_free(it);
       }
