@@ -280,3 +280,42 @@ Test(dns, misuse, .timeout = 30) {
   cr_assert_eq(sp_runtime_block_on(rt, main_not_task, NULL, NULL), 0);
   cr_assert_eq(sp_runtime_free(rt), 0);
 }
+
+/* Changing servers while a query is in flight (c-ares 1.18 refuses then):
+ * no lookup fails for it, and the change applies once the channel is idle. */
+static fx_server dead2;
+static void *slow_lookup(void *arg) {
+  (void)arg;
+  sp_addrlist *l = NULL;
+  CHECK_RC(sp_resolve("stuck.test", 80, AF_INET, UINT64_MAX, &l), SP_ETIMEDOUT);
+  return NULL;
+}
+static void *main_change(void *arg) {
+  (void)arg;
+  char live[64];
+  snprintf(live, sizeof live, "127.0.0.1:%d", dns.port);
+  sp_task *t = SPAWN(slow_lookup, NULL); /* to the dead server: in flight for seconds */
+  CHECK_RC(sp_sleep(MS(100)), 0);
+  CHECK_RC(sp_dns_set_servers(sp_runtime_current(), live), 0);
+  sp_addrlist *l = NULL;
+  int rc = sp_resolve("good.test", 80, AF_INET, MS(500), &l);
+  CHECKF(rc == 0 || rc == SP_ETIMEDOUT, "a lookup during the change: %d (%s)", rc, sp_strerror(rc));
+  sp_addrlist_free(l);
+  spt_join(t);
+  /* the lookup above may still be asking the old server (its answer would
+   * go to the cache): once it has given up too, the channel is idle */
+  CHECK_RC(sp_sleep(SEC(1)), 0);
+  CHECK_RC(sp_resolve("v4only.test", 80, AF_INET, SEC(5), &l), 0); /* the new servers */
+  sp_addrlist_free(l);
+  return NULL;
+}
+
+Test(dns, servers_change_in_flight, .timeout = 60) {
+  cr_assert_eq(fx_dnsmasq_start(&dns, records), 0, "dnsmasq did not start");
+  cr_assert_eq(fx_dead_udp_port(&dead2), 0);
+  char env[64];
+  snprintf(env, sizeof env, "127.0.0.1:%d", dead2.port);
+  setenv("SPINDLE_DNS_SERVERS", env, 1);
+  spt_run(1, main_change, NULL);
+  fx_stop_all();
+}
