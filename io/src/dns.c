@@ -347,7 +347,7 @@ void sp__dns_on_timeout(sp__ioctx *ctx, uint64_t now) {
 /* ------------------------------------------------------------------ lookup */
 
 /* A literal address needs no lookup. */
-static int parse_literal(const char *host, uint16_t port, int family, sp_addrlist **out) {
+int sp__ip_literal(const char *host, uint16_t port, sp_addr *out) {
   sp_addr a;
   memset(&a, 0, sizeof a);
   struct sockaddr_in *s4 = (struct sockaddr_in *)&a.sa;
@@ -370,8 +370,16 @@ static int parse_literal(const char *host, uint16_t port, int family, sp_addrlis
     a.len = sizeof *s6;
     a.family = AF_INET6;
   } else {
-    return 1; /* not a literal */
+    return 0;
   }
+  if (out) *out = a;
+  return 1;
+}
+
+/* A literal address needs no lookup: 0 and *out, 1 if host is a name. */
+static int parse_literal(const char *host, uint16_t port, int family, sp_addrlist **out) {
+  sp_addr a;
+  if (!sp__ip_literal(host, port, &a)) return 1;
   if (family != AF_UNSPEC && family != a.family) return SP_ENODATA;
   sp_addrlist *l = malloc(sizeof *l + sizeof l->addrs[0]);
   if (!l) return SP_ENOMEM;

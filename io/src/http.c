@@ -385,8 +385,10 @@ static void set_error(sp_http_response *r, int err, const char *fmt, const char 
   snprintf(r->error, sizeof r->error, fmt, arg ? arg : "");
 }
 
-/* The scheme, host and port of url. */
-static int parse_target(const char *url, char **host, long *port, sp_http_response *r) {
+/* The host and port of url (host freed with curl_free), and its origin,
+ * "scheme://host:port" in lower case, into origin[size]. */
+static int parse_target(const char *url, char **host, long *port, char *origin, size_t size,
+                        sp_http_response *r) {
   CURLU *u = curl_url();
   if (!u) return SP_ENOMEM;
   int err = 0;
@@ -404,6 +406,8 @@ static int parse_target(const char *url, char **host, long *port, sp_http_respon
     err = SP_EINVAL;
   } else {
     *port = strtol(portstr, NULL, 10);
+    snprintf(origin, size, "%s://%s:%ld", scheme, *host, *port);
+    for (char *p = origin; *p; p++) *p = (char)tolower((unsigned char)*p);
   }
   curl_free(scheme);
   curl_free(portstr);
@@ -413,18 +417,6 @@ static int parse_target(const char *url, char **host, long *port, sp_http_respon
     *host = NULL;
   }
   return err;
-}
-
-static bool is_ip_literal(const char *host) {
-  unsigned char buf[16];
-  char tmp[64];
-  size_t n = strlen(host);
-  if (n >= 2 && host[0] == '[' && n - 2 < sizeof tmp) {
-    memcpy(tmp, host + 1, n - 2);
-    tmp[n - 2] = '\0';
-    host = tmp;
-  }
-  return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 /* "host:port:addr,addr..." for CURLOPT_RESOLVE, from spindle's resolver. */
@@ -723,23 +715,6 @@ static int build_headers(const sp_http_request *req, bool other_origin, bool no_
   return 0;
 }
 
-/* Scheme, host and port of url as one comparable string (malloc'd), or NULL. */
-static char *origin_of(const char *url) {
-  char *host = NULL;
-  long port = 0;
-  sp_http_response scratch;
-  if (parse_target(url, &host, &port, &scratch) != 0) return NULL;
-  const char *sep = strstr(url, "://");
-  size_t sl = sep ? (size_t)(sep - url) : 0;
-  size_t n = sl + strlen(host) + 32;
-  char *o = malloc(n);
-  if (o) snprintf(o, n, "%.*s://%s:%ld", (int)sl, url, host, port);
-  curl_free(host);
-  if (o)
-    for (char *p = o; *p; p++) *p = (char)tolower((unsigned char)*p);
-  return o;
-}
-
 int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
   if (!resp) return SP_EINVAL;
   memset(resp, 0, sizeof *resp);
@@ -757,7 +732,6 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
   char *url = sp__strdup(req->url);
   sp__xfer *x = calloc(1, sizeof *x);
   int err = (!url || !x) ? SP_ENOMEM : build_headers(req, false, false, &x->headers);
-  char *origin = url ? origin_of(url) : NULL;
   if (err) {
     set_error(resp, err, "%s", sp_strerror(err));
     free(url);
@@ -769,14 +743,27 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
   x->max_body = req->max_body;
   sp__ioctx *home = NULL;
 
+  char origin[320] = ""; /* the first hop's */
+  bool left_origin = false;
   for (;;) {
-    char *host = NULL;
+    char *host = NULL, hop_origin[sizeof origin];
     long port = 0;
     uint64_t left = remaining(start, req->timeout_ns);
-    if ((err = parse_target(url, &host, &port, resp))) break;
+    if ((err = parse_target(url, &host, &port, hop_origin, sizeof hop_origin, resp))) break;
+    if (!origin[0]) {
+      memcpy(origin, hop_origin, sizeof origin);
+    } else {
+      /* A followed redirect: once it has left the origin, credentials stay
+       * behind; once the request is a GET, its body's headers too. */
+      left_origin = left_origin || strcmp(origin, hop_origin) != 0;
+      if (left_origin || !with_body) {
+        curl_slist_free_all(x->headers);
+        err = build_headers(req, left_origin, !with_body, &x->headers);
+      }
+    }
     curl_slist_free_all(x->resolve);
     x->resolve = NULL;
-    if (!is_ip_literal(host) && !(x->resolve = resolve_override(req, host, port)))
+    if (!err && !sp__ip_literal(host, 0, NULL) && !(x->resolve = resolve_override(req, host, port)))
       err = resolve_entry(host, port, left, &x->resolve, resp);
     curl_free(host);
     if (err) break;
@@ -830,23 +817,7 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
       err = SP_ENOMEM;
       break;
     }
-    char *next_origin = origin_of(url);
-    bool moved = !origin || !next_origin || strcmp(origin, next_origin) != 0;
-    if (moved || !with_body) {
-      curl_slist_free_all(x->headers);
-      if ((err = build_headers(req, moved, !with_body, &x->headers))) {
-        free(next_origin);
-        break;
-      }
-    }
-    free(origin);
-    origin = next_origin;
-    if (moved) {
-      free(origin);
-      origin = NULL; /* once gone elsewhere, credentials stay dropped */
-    }
   }
-  free(origin);
   if (x) {
     if (x->easy) {
       if (err && !resp->status) {

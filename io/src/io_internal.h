@@ -145,6 +145,10 @@ int sp__iowatch_set(sp__ioctx *ctx, sp__iowatch *w, unsigned events);
 void sp__iowatch_free(sp__ioctx *ctx, sp__iowatch *w);
 sp__iowatch *sp__iowatch_new(sp__ioctx *ctx, int fd, int kind);
 
+/* Whether host is a literal IPv4 or IPv6 address (IPv6 with or without
+ * brackets); if so and out is not NULL, *out is it with port.  dns.c. */
+int sp__ip_literal(const char *host, uint16_t port, sp_addr *out);
+
 /* A copy of s, or NULL. */
 char *sp__strdup(const char *s);
 
