@@ -172,20 +172,20 @@ static int robots_check(const char *file, const char *ua, char **urls, int n) {
     free(token);
     return 1;
   }
+  int bad = 0;
   for (int i = 0; i < n; i++) {
-    const char *p = strstr(urls[i], "://");
-    p = p ? strpbrk(p + 3, "/?") : urls[i];
-    const char *path = p && *p == '/' ? p : (p && *p == '?' ? p : "/");
-    char tmp[8192];
-    if (*path == '?') { /* "http://h?q" asks for "/?q" */
-      snprintf(tmp, sizeof tmp, "/%s", path);
-      path = tmp;
+    char *path = NULL; /* path and query, as the crawler matches them */
+    if (crawl_url_split(urls[i], NULL, NULL, NULL, &path) != 0) {
+      fprintf(stderr, "spindle-crawl: not an absolute http(s) URL: %s\n", urls[i]);
+      bad = 1;
+      continue;
     }
     printf("%s %s\n", crawl_robots_allowed(rules, path) ? "allowed" : "disallowed", urls[i]);
+    free(path);
   }
   crawl_robots_free(rules);
   free(token);
-  return 0;
+  return bad;
 }
 
 static int print_key(const char *url) {
