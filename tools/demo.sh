@@ -36,6 +36,8 @@ die() {
   exit 1
 }
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
+# shellcheck source=tools/lib/loopback.sh
+. "$root/tools/lib/loopback.sh" # free_port, wait_port
 
 parse_args() {
   while [ $# -gt 0 ]; do
@@ -66,31 +68,6 @@ cleanup() {
   for pid in "${pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
-}
-
-# A TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-  local p i
-  for i in $(seq 1 50); do
-    p=$((10000 + RANDOM % 22000)) # below the ephemeral range (32768+): no TIME_WAIT clash
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free port found on 127.0.0.1"
-}
-
-# Waits (at most 10 s) until something accepts on 127.0.0.1:$1; $2 is the
-# server's PID, which must stay alive.
-wait_port() {
-  local i
-  for i in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
 }
 
 build_all() {

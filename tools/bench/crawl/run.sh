@@ -70,6 +70,8 @@ set -euo pipefail
 
 prog=run.sh
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# shellcheck source=tools/lib/loopback.sh
+. "$root/tools/lib/loopback.sh" # free_port, wait_port
 here=$root/tools/bench/crawl
 all_tools=(wrk curl spindle go aiohttp wget scrapy)
 python=${PYTHON:-/usr/bin/python3}
@@ -226,64 +228,19 @@ make_work() {
   site=$work/site
 }
 
-# A port below the ephemeral range (an outgoing connection's TIME_WAIT on
-# the port would make nginx's bind fail) that nothing listens on now.
-pick_port() {
-  local lo p i
-  lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  [ "$lo" -gt 11000 ] || lo=32768
-  for i in $(seq 1 50); do
-    p=$((10000 + RANDOM % (lo - 10000)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free port found on 127.0.0.1"
-}
-
-wait_port() { # PORT PID: at most 10 s
-  local i
-  for i in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
-
 start_nginx() {
-  local attempt nfiles need hard conf
+  local attempt
   for attempt in 1 2 3 4 5; do
-    port=$(pick_port)
+    port=$(free_port)
     note "site: $hosts hosts, $pages pages, port $port, in $site"
     "$sitegen" --out "$site" --hosts "$hosts" --pages "$pages" --domain "$domain" --agent "$agent" \
       --port "$port" >"$work/sitegen.out" || die "spindle-sitegen failed"
-    # nginx.conf keeps up to 100000 files open (open_file_cache) and runs with
-    # master_process off, where worker_rlimit_nofile is not applied: it gets
-    # EMFILE (500s, stalled accepts) once the crawls have touched more files
-    # than the open-files limit within 60 s.  Raise the limit for nginx, or,
-    # when the hard limit is too low, cap the cache below it.
-    nfiles=$(find "$site/www" -type f | wc -l)
-    need=$((nfiles + 8192))
-    hard=$(ulimit -Hn)
-    conf=$site/nginx.conf
-    nginx_note=
-    if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
-      local cap=$((hard - 4096))
-      [ $cap -ge 1000 ] || cap=1000
-      sed "s/open_file_cache max=[0-9]*/open_file_cache max=$cap/" "$site/nginx.conf" >"$site/nginx-bench.conf"
-      conf=$site/nginx-bench.conf
-      nginx_note="open-files hard limit $hard < $need: nginx-bench.conf caps open_file_cache at $cap"
-      note "$nginx_note"
-      need=$hard
-    fi
     : >"$site/error.log"
-    (ulimit -n "$need" 2>/dev/null || true; exec /usr/sbin/nginx -p "$site/" -c "$conf" -e "$site/error.log") &
+    /usr/sbin/nginx -p "$site/" -c "$site/nginx.conf" -e "$site/error.log" &
     nginx_pid=$!
     pids+=("$nginx_pid")
     if wait_port "$port" "$nginx_pid"; then
-      note "nginx (pid $nginx_pid) on 127.0.0.1:$port, open files $(awk '/Max open files/{print $4}' /proc/$nginx_pid/limits)"
+      note "nginx (pid $nginx_pid) on 127.0.0.1:$port"
       break
     fi
     wait "$nginx_pid" 2>/dev/null || true
@@ -304,7 +261,7 @@ start_nginx() {
 }
 
 start_dnsmasq() {
-  dns_port=$(pick_port)
+  dns_port=$(free_port)
   local records as_root=()
   mapfile -t records <"$site/dnsmasq.args"
   [ "$(id -u)" -eq 0 ] && as_root=(--user=root --group=root)
@@ -456,7 +413,7 @@ summary() {
   echo "# $hosts hosts, $pages pages ($n_expected URLs expected with 200), $runs run(s), $(nproc) CPUs shared with nginx;"
   local how="/etc/hosts in a mount namespace, as every crawler"
   [ "$resolver" = dnsmasq ] && how="dnsmasq (--dns-server), the others /etc/hosts"
-  echo "# $concurrency in flight, $per_host per host; spindle-crawl resolves via $how${nginx_note:+; $nginx_note}"
+  echo "# $concurrency in flight, $per_host per host; spindle-crawl resolves via $how"
   awk -v have_wrk="$have_wrk" -v wrkfile="$work/wrk-results" -v order="${tools[*]}" '
     function median(s,   a, n, i, j, x) {
       n = split(s, a, " ")
