@@ -433,6 +433,11 @@ uint64_t sp__park_begin(sp_task *t, int flags);
  * deadline scope passes, or a cancel.  Returns the SP_WAKE_* reason. */
 #define SP_PARK_UNINTERRUPTIBLE 1 /* ignore cancel and deadline scope */
 int sp__park(sp_task *t, uint64_t deadline, int deadline_reason, int flags);
+/* Closes a park begun with sp__park_begin that will not happen (the wait
+ * could not be set up): a pending park left open could be claimed later by
+ * a cancel, even while the task exits.  Returns SP_WAKE_OK, or the reason
+ * of a waker that claimed it first (its wake received). */
+int sp__park_abandon(sp_task *t);
 /* sp__park that first tries to run `help` (if it is runnable) in its place:
  * a joiner runs the task it waits for. */
 int sp__park_helping(sp_task *t, sp_task *help, int flags);

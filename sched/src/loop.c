@@ -245,7 +245,10 @@ int sp_wait_fd(int fd, unsigned events, uint64_t timeout_ns) {
   }
   uint32_t gen = i >= 0 ? l->slots[i].gen : 0;
   sp__spin_unlock(&l->lock);
-  if (i < 0) return SP_ENOMEM;
+  if (i < 0) {
+    int reason = sp__park_abandon(t);
+    return reason == SP_WAKE_OK ? SP_ENOMEM : sp__wake_to_err(reason);
+  }
 
   struct epoll_event ev = {.events = to_epoll(events), .data.u64 = ((uint64_t)gen << 32) | (uint32_t)i};
   if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -253,7 +256,8 @@ int sp_wait_fd(int fd, unsigned events, uint64_t timeout_ns) {
     sp__spin_lock(&l->lock);
     slot_free(l, i);
     sp__spin_unlock(&l->lock);
-    return e;
+    int reason = sp__park_abandon(t);
+    return reason == SP_WAKE_OK ? e : sp__wake_to_err(reason);
   }
   atomic_fetch_add_explicit(&l->nfds, 1, memory_order_relaxed);
   uint64_t deadline = timeout_ns == SP_NEVER ? SP_NEVER : sp_now_ns() + timeout_ns;

@@ -94,6 +94,7 @@ int sp_offload(sp_task_fn fn, void *arg, void **result) {
     p->nthreads++;
   if (!p->nthreads) {
     pthread_mutex_unlock(&p->lock);
+    sp__park_abandon(t); /* uninterruptible: nobody else can have claimed it */
     return SP_ENOMEM;
   }
   if (p->tail)

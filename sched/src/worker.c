@@ -255,6 +255,12 @@ void sp__wake_commit(sp_task *t, bool lifo) {
   }
 }
 
+int sp__park_abandon(sp_task *t) {
+  if (sp__wake_claim(t, t->seq, SP_WAKE_OK)) return SP_WAKE_OK;
+  /* A waker (a cancel) claimed it first: receive its wake, as a park would. */
+  return sp__park(t, SP_NEVER, SP_WAKE_TIMEOUT, SP_PARK_UNINTERRUPTIBLE);
+}
+
 bool sp__wake(sp_task *t, uint64_t seq, int reason) {
   if (!sp__wake_claim(t, seq, reason)) return false;
   sp__wake_commit(t, false);

@@ -1,6 +1,7 @@
 /* test_waitfd.c - sp_wait_fd on pipes and sockets. */
 #define _GNU_SOURCE
 #include "spt.h"
+#include "internal.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -143,6 +144,9 @@ static void *main_errors(void *arg) {
   close(p[0]);
   close(p[1]);
   CHECK_RC(sp_wait_fd(closed, SP_READABLE, MS(10)), -EBADF);
+  /* the park it began is closed: no later cancel can claim it (one at
+   * shutdown did, while the task was exiting, and broke an invariant) */
+  CHECKF(SP_WAKE_REASON(atomic_load(&sp_self()->wait)) != SP_WAKE_PENDING, "a failed wait left its park pending");
   /* regular files cannot be polled: epoll_ctl's -EPERM */
   char path[] = "/tmp/spindle-waitfd-XXXXXX";
   int f = mkstemp(path);
