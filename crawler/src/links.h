@@ -39,13 +39,19 @@ typedef struct crawl_links {
  *    no URLs are returned.
  *  - URLs are deduplicated by exact string, in document order, at most
  *    100,000 per page.
- *  - Start tags nested deeper than 512 open elements are dropped before
- *    parsing (those of links, base and meta never are), and a parse that
- *    takes over 2 s of CPU time or 1 GiB of memory is abandoned: gumbo's
- *    tree builder is quadratic in depth.
+ *  - Before parsing, text is shrunk to what the tree builder looks at
+ *    (per run: one whitespace byte, one other), and start tags nested
+ *    deeper than 512 open elements are dropped (those of links, base and
+ *    meta never are); a parse that takes over 2 s of CPU time or 1 GiB of
+ *    memory is abandoned: gumbo's tree builder is quadratic in depth.
  * Errors: -ENOMEM; -ETIMEDOUT for a parse abandoned for time; -EINVAL for
  * a NULL out or page_url.  On error *out is empty (nothing to free). */
 int crawl_links_extract(const char *html, size_t len, const char *page_url, const char *agent, crawl_links *out);
+/* crawl_links_extract with gumbo given html exactly as it is: no text
+ * shrinking and no nesting cap (so no defence against deep nesting).  The
+ * reference the prefilter is tested against; the crawler never uses it. */
+int crawl_links_extract_exact(const char *html, size_t len, const char *page_url, const char *agent,
+                              crawl_links *out);
 void crawl_links_free(crawl_links *l);
 
 #endif

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "sched/spt.h"
 
+#include <inttypes.h>
+
 #include "links.h"
 
 #define PAGE "http://h.example/dir/page.html"
@@ -112,6 +114,18 @@ static const links_case cases[] = {
     {"<a name=x>x</a><a>y</a><area><iframe></iframe><link rel=next>", NULL, false, false, NULL, {NULL}},
     /* 28: an empty page */
     {"", NULL, false, false, NULL, {NULL}},
+    /* 29-32: text before a frameset: whitespace (also as a character
+     * reference) keeps it, other text turns it off (frameset-ok) */
+    {"<head></head> \n\t <frameset><frame src=f></frameset>", NULL, false, false, NULL, {"http://h.example/dir/f"}},
+    {"<head></head>&#32;<frameset><frame src=f></frameset>", NULL, false, false, NULL, {"http://h.example/dir/f"}},
+    {"<head></head> words <frameset><frame src=f></frameset>", NULL, false, false, NULL, {NULL}},
+    {"<head></head>&#65;<frameset><frame src=f></frameset>", NULL, false, false, NULL, {NULL}},
+    /* 33: "</" and a non-letter open a bogus comment up to the first '>' */
+    {"</ x <a href=in>text<a href=out>", NULL, false, false, NULL, {"http://h.example/dir/out"}},
+    /* 34: stray text in a table is foster-parented, with the link after it,
+     * before the table; whitespace is not */
+    {"<table> <tr><td>cell text<a href=c></a></td></tr>stray words<a href=d></a></table>", NULL, false, false, NULL,
+     {"http://h.example/dir/d", "http://h.example/dir/c"}},
 };
 
 static size_t count(const char *const *urls) {
@@ -195,6 +209,53 @@ Test(links, random_bytes, .timeout = 120) {
     crawl_links_free(&l);
   }
   free(buf);
+}
+
+/* The prefilter (text shrunk, deep tags cut) gives the links that gumbo
+ * finds in the page as it is: random documents built from markup that
+ * moves the tokenizer and the tree builder between states (text,
+ * character references, comments, raw text, tables, framesets, foreign
+ * content), each extracted both ways. */
+static const char *const pieces[] = {
+    "<html>", "<head>", "</head>", "<body>", "</body>", "<frameset>", "</frameset>", "<frame src=f%d>",
+    "<iframe src=i%d>", "</iframe>", "<table>", "</table>", "<tr>", "<td>", "</td>", "<a href=a%d>",
+    "<a href='q%d'>", "<a href=\"d%d\">", "</a>", "<p>", "</p>", "<div>", "</div>", "<pre>", "</pre>",
+    "<script>", "</script>", "<style>", "</style>", "<title>", "</title>", "<textarea>", "</textarea>", "<svg>",
+    "</svg>", "<math>", "</math>", "<!--", "-->", "--!>", "<!-- c -->", "<!DOCTYPE html>", "<?pi>", "</ x>",
+    "</>", "< ", "<", "&amp;", "&#32;", "&#x20;", "&Tab;", "&NewLine;", "&nbsp;", "&", " ", "\n", "\t", "\r\n",
+    "hello", " world ", "x", "'", "\"", "=", ">", "/", "-", "!", "]]>", "<![CDATA[", "<base href=/b%d/>",
+    "<meta name=robots content=nofollow>", "<link rel=next href=l%d>", "<area href=r%d>", "<select>",
+    "</select>", "<option>", "<noscript>", "</noscript>", "<plaintext>", "<colgroup>", "<caption>",
+    "<a title='x>y' href=t%d>", "<a href=u%d title=\"a b\">", "<xmp>", "</xmp>", "<noframes>", "</noframes>",
+    "<template>", "</template>", "<li>", "<ul>", "<b>", "</b>", "text - with = signs", "`", "?", "<p/>",
+    "<br/>", "<a\nhref=n%d>", "<A HREF=up%d>", "</scri", "<script><!--<script>", "</script >", "&#9;", "&#65;",
+};
+
+static void same_links(const char *doc, size_t len, uint64_t k) {
+  crawl_links a, b;
+  cr_assert_eq(crawl_links_extract(doc, len, PAGE, AGENT, &a), 0, "doc %" PRIu64 ": %s", k, doc);
+  cr_assert_eq(crawl_links_extract_exact(doc, len, PAGE, AGENT, &b), 0, "doc %" PRIu64 ": %s", k, doc);
+  cr_assert(a.noindex == b.noindex && a.nofollow == b.nofollow && !strcmp(a.base, b.base),
+            "doc %" PRIu64 ": directives or base differ: %s", k, doc);
+  cr_assert_eq(a.n, b.n, "doc %" PRIu64 ": %zu urls, exact parse %zu: %s", k, a.n, b.n, doc);
+  for (size_t i = 0; i < a.n; i++)
+    cr_assert_str_eq(a.urls[i], b.urls[i], "doc %" PRIu64 ", url %zu: %s", k, i, doc);
+  crawl_links_free(&a);
+  crawl_links_free(&b);
+}
+
+Test(links, prefilter_matches_exact_parse, .timeout = 300) {
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  char doc[8192];
+  for (uint64_t k = 0; k < 20000; k++) {
+    size_t len = 0, count = 1 + next_rand(&seed) % 120;
+    for (size_t i = 0; i < count && len < sizeof doc - 64; i++) {
+      const char *p = pieces[next_rand(&seed) % (sizeof pieces / sizeof pieces[0])];
+      int w = snprintf(doc + len, sizeof doc - len, p, (int)(next_rand(&seed) % 100));
+      len += (size_t)w;
+    }
+    same_links(doc, len, k);
+  }
 }
 
 /* NULs anywhere: in text, in attribute values, in tag names. */
