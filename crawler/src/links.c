@@ -752,6 +752,7 @@ static int set_add(strset *set, const char *s) {
  * so that a link repeated all over a page is resolved once. */
 typedef struct collector {
   crawl_links *out;
+  crawl_url_base *base; /* out->base, parsed */
   size_t cap;
   strset urls, refs;
 } collector;
@@ -783,7 +784,7 @@ static int visit_links(const GumboNode *el, void *ctx) {
   int fresh = set_add(&c->refs, ref);
   if (fresh <= 0) return fresh;
   char *url;
-  int rc = crawl_url_resolve(c->out->base, ref, &url);
+  int rc = crawl_url_resolve_at(c->base, ref, &url);
   if (rc == -ENOMEM) return rc;
   return rc ? 0 : add_url(c, url);
 }
@@ -821,7 +822,11 @@ static int extract(const GumboNode *root, const char *page_url, const char *agen
   out->nofollow = d.nofollow;
   if (d.nofollow) return 0;
   collector c = {.out = out};
+  rc = crawl_url_base_parse(out->base, &c.base);
+  if (rc == -ENOMEM) return rc;
+  if (rc) return 0; /* no reference resolves against an unusable page URL */
   rc = walk(root, visit_links, &c);
+  crawl_url_base_free(c.base);
   free(c.urls.slot);
   free(c.refs.slot);
   return rc < 0 ? rc : 0;

@@ -42,7 +42,12 @@ static bool is_unreserved(unsigned char c) {
  * non-ASCII and the excluded " < > \ ^ ` { | }.  They are percent-encoded,
  * which is what browsers send for them. */
 static bool needs_encoding(unsigned char c) {
-  return c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL;
+  switch (c) {
+  case '"': case '<': case '>': case '\\': case '^': case '`': case '{': case '|': case '}':
+    return true;
+  default:
+    return c <= 0x20 || c >= 0x7f;
+  }
 }
 
 /* What URL parsers strip around a reference: C0 controls and space (the
@@ -153,6 +158,20 @@ static void encode_invalid(strbuf *b, const char *ref) {
   }
 }
 
+/* Whether prepare() would change nothing in ref[0..n) but its ends: the
+ * common case, which is then one scan and a copy.  Bytes that are never
+ * valid, '#', '\\' and '%' (checked as an escape) send it the long way. */
+static bool is_valid_as_is(const char *ref, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)ref[i];
+    if (c == '%' && i + 2 < n && hex_val((unsigned char)ref[i + 1]) >= 0 && hex_val((unsigned char)ref[i + 2]) >= 0)
+      i += 2;
+    else if (needs_encoding(c) || c == '#' || c == '%')
+      return false;
+  }
+  return true;
+}
+
 /*
  * Brings a reference as found into a valid form: surrounding C0 controls
  * and spaces trimmed, tabs and newlines removed, the fragment cut, a
@@ -167,6 +186,10 @@ static int prepare(const char *ref, char **out) {
   while (n && is_trimmed((unsigned char)ref[0])) ref++, n--;
   while (n && is_trimmed((unsigned char)ref[n - 1])) n--;
   if (n > CRAWL_URL_MAX) return -EINVAL;
+  if (is_valid_as_is(ref, n)) {
+    *out = strndup(ref, n);
+    return *out ? 0 : -ENOMEM;
+  }
   strbuf plain = {0};
   strip_noise(&plain, ref, n);
   for (size_t i = 0; plain.p && plain.p[i] && plain.p[i] != '?'; i++)
@@ -237,13 +260,12 @@ static const char *drop_same_scheme(CURLU *h, const char *ref) {
 }
 
 /* Sets the prepared reference ref (non-empty, http(s) or schemeless) into
- * h, which holds the base if any.  0, 1 if the result is not http(s), < 0. */
+ * h, which holds the base if any.  0, 1 if nothing is left of ref, < 0. */
 static int set_ref(CURLU *h, bool have_base, const char *ref) {
   if (have_base) ref = drop_same_scheme(h, ref);
   if (!*ref) return 1;
   CURLUcode cr = curl_url_set(h, CURLUPART_URL, ref, 0);
-  if (cr != CURLUE_OK) return curl_err(cr);
-  return holds_http(h) ? 0 : 1;
+  return cr == CURLUE_OK ? 0 : curl_err(cr);
 }
 
 /*
@@ -308,11 +330,48 @@ static int set_ref_with_query(CURLU *h, bool have_base, const char *r) {
   return cr == CURLUE_OK ? 0 : curl_err(cr);
 }
 
-static int resolve_prepared(const char *base, const char *r, char **out) {
-  CURLU *h = curl_url();
+struct crawl_url_base {
+  CURLU *h;  /* the base, fragment dropped */
+  bool http; /* its scheme is http(s): so is every relative reference's */
+};
+
+int crawl_url_base_parse(const char *base, crawl_url_base **out) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (!base) return -EINVAL;
+  crawl_url_base *b = calloc(1, sizeof *b);
+  if (!b || !(b->h = curl_url())) {
+    free(b);
+    return -ENOMEM;
+  }
+  int rc = set_base(b->h, base);
+  if (!rc) {
+    CURLUcode cr = curl_url_set(b->h, CURLUPART_FRAGMENT, NULL, 0);
+    rc = cr == CURLUE_OK ? 0 : curl_err(cr);
+  }
+  if (rc) {
+    crawl_url_base_free(b);
+    return rc;
+  }
+  b->http = holds_http(b->h);
+  *out = b;
+  return 0;
+}
+
+void crawl_url_base_free(crawl_url_base *b) {
+  if (!b) return;
+  curl_url_cleanup(b->h);
+  free(b);
+}
+
+/* Resolves the prepared r against base (may be NULL) into *out.  A copy of
+ * the parsed base costs a few string copies; parsing it again, far more. */
+static int resolve_prepared(const crawl_url_base *base, const char *r, char **out) {
+  CURLU *h = base ? curl_url_dup(base->h) : curl_url();
   if (!h) return -ENOMEM;
-  int rc = base ? set_base(h, base) : 0;
-  if (!rc) rc = set_ref_with_query(h, base != NULL, r);
+  int rc = set_ref_with_query(h, base != NULL, r);
+  /* r's own scheme was checked (check_ref); without one, it is the base's. */
+  if (!rc && !(base && base->http && !scheme_len(r)) && !holds_http(h)) rc = 1;
   char *u = NULL;
   if (!rc) {
     CURLUcode cr = curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
@@ -326,7 +385,7 @@ static int resolve_prepared(const char *base, const char *r, char **out) {
   return rc;
 }
 
-int crawl_url_resolve(const char *base, const char *ref, char **out) {
+int crawl_url_resolve_at(const crawl_url_base *base, const char *ref, char **out) {
   if (!out) return -EINVAL;
   *out = NULL;
   if (!ref) return -EINVAL;
@@ -335,6 +394,17 @@ int crawl_url_resolve(const char *base, const char *ref, char **out) {
   if (!rc) rc = check_ref(r);
   if (!rc) rc = resolve_prepared(base, r, out);
   free(r);
+  return rc;
+}
+
+int crawl_url_resolve(const char *base, const char *ref, char **out) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (!ref) return -EINVAL;
+  crawl_url_base *b = NULL;
+  int rc = base ? crawl_url_base_parse(base, &b) : 0;
+  if (!rc) rc = crawl_url_resolve_at(b, ref, out);
+  crawl_url_base_free(b);
   return rc;
 }
 

@@ -29,6 +29,16 @@
  * longer than CRAWL_URL_MAX), -ENOMEM. */
 int crawl_url_resolve(const char *base, const char *ref, char **out);
 
+/* A base URL parsed once, for resolving many references against it (a
+ * page's links): crawl_url_resolve_at(b, ref, out) gives what
+ * crawl_url_resolve(base, ref, out) does.  parse: 0, -EINVAL (malformed),
+ * -ENOMEM.  resolve_at: b may be NULL (no base); returns as
+ * crawl_url_resolve. */
+typedef struct crawl_url_base crawl_url_base;
+int crawl_url_base_parse(const char *base, crawl_url_base **out);
+int crawl_url_resolve_at(const crawl_url_base *b, const char *ref, char **out);
+void crawl_url_base_free(crawl_url_base *b);
+
 /* The dedupe key of an absolute http(s) URL: scheme and host lower-cased,
  * default port dropped, dot segments removed, empty path as "/",
  * percent-encoding hex upper-cased and unreserved characters decoded, the
