@@ -52,6 +52,7 @@ typedef struct sp__xfer {
   sp__iocmd start, cancel;
   sp__ioctx *ctx;
   CURL *easy;
+  CURLU *uh; /* the hop's URL as parse_target parsed it; libcurl reads it (CURLOPT_CURLU) rather than parse the string again */
   struct curl_slist *resolve, *headers;
   _Atomic int state;
   bool in_multi;         /* driver only */
@@ -351,6 +352,7 @@ void sp__http_reap(sp__ioctx *ctx) {
 
 static void xfer_free(sp__xfer *x) {
   decode_end(x);
+  curl_url_cleanup(x->uh);
   curl_slist_free_all(x->resolve);
   curl_slist_free_all(x->headers);
   free(x->body);
@@ -385,11 +387,11 @@ static void set_error(sp_http_response *r, int err, const char *fmt, const char 
   snprintf(r->error, sizeof r->error, fmt, arg ? arg : "");
 }
 
-/* The host and port of url (host freed with curl_free), and its origin,
- * "scheme://host:port" in lower case, into origin[size]. */
-static int parse_target(const char *url, char **host, long *port, char *origin, size_t size,
+/* url parsed into *uh, its host and port (host freed with curl_free), and
+ * its origin, "scheme://host:port" in lower case, into origin[size]. */
+static int parse_target(const char *url, CURLU **uh, char **host, long *port, char *origin, size_t size,
                         sp_http_response *r) {
-  CURLU *u = curl_url();
+  CURLU *u = *uh = curl_url();
   if (!u) return SP_ENOMEM;
   int err = 0;
   char *scheme = NULL, *portstr = NULL;
@@ -411,8 +413,9 @@ static int parse_target(const char *url, char **host, long *port, char *origin, 
   }
   curl_free(scheme);
   curl_free(portstr);
-  curl_url_cleanup(u);
   if (err) {
+    curl_url_cleanup(u);
+    *uh = NULL;
     curl_free(*host);
     *host = NULL;
   }
@@ -478,10 +481,10 @@ static uint64_t remaining(uint64_t start, uint64_t total) {
 
 static long ms_ceil(uint64_t ns) { return (long)((ns + 999999u) / 1000000u); }
 
-static int configure(sp__xfer *x, const sp_http_request *req, const char *url, const char *method,
+static int configure(sp__xfer *x, const sp_http_request *req, const char *method,
                      bool with_body, uint64_t left_ns) {
   CURL *e = x->easy;
-  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_CURLU, x->uh); /* url, parsed */
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_NOPROXY, "*"); /* a proxy would be resolved by libcurl */
@@ -749,7 +752,8 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
     char *host = NULL, hop_origin[sizeof origin];
     long port = 0;
     uint64_t left = remaining(start, req->timeout_ns);
-    if ((err = parse_target(url, &host, &port, hop_origin, sizeof hop_origin, resp))) break;
+    CURLU *uh;
+    if ((err = parse_target(url, &uh, &host, &port, hop_origin, sizeof hop_origin, resp))) break;
     if (!origin[0]) {
       memcpy(origin, hop_origin, sizeof origin);
     } else {
@@ -766,15 +770,20 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
     if (!err && !sp__ip_literal(host, 0, NULL) && !(x->resolve = resolve_override(req, host, port)))
       err = resolve_entry(host, port, left, &x->resolve, resp);
     curl_free(host);
-    if (err) break;
-    if (!left) {
+    if (!err && !left) {
       err = SP_ETIMEDOUT;
       set_error(resp, err, "timed out%s", NULL);
+    }
+    if (err) {
+      curl_url_cleanup(uh);
       break;
     }
-    /* The easy handle comes from (and goes back to) the hop's worker. */
+    /* The easy handle comes from (and goes back to) the hop's worker; put
+     * back, it no longer refers to the last hop's URL handle. */
     if (x->easy) sp__ioctx_easy_put(home, x->easy);
     x->easy = NULL;
+    curl_url_cleanup(x->uh);
+    x->uh = uh;
     if ((err = sp__ioctx_get(req->worker, &home))) {
       set_error(resp, err, "%s", sp_strerror(err));
       break;
@@ -784,7 +793,7 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
       set_error(resp, err, "%s", sp_strerror(err));
       break;
     }
-    configure(x, req, url, method, with_body, remaining(start, req->timeout_ns));
+    configure(x, req, method, with_body, remaining(start, req->timeout_ns));
     err = run_hop(x, home, resp);
     if (x->orphaned) { /* abandoned at shutdown: io_fini owns x now */
       x = NULL;
