@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <gumbo.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -509,12 +510,39 @@ static _Noreturn void arena_bail(arena *a, int why) {
   longjmp(*a->bail, 1);
 }
 
+/*
+ * A few chunks kept between parses: glibc consolidates its heap on every
+ * free of 64 KiB or more (malloc_consolidate), which cost more than the
+ * parse's own allocations.  Slots are taken and given back by exchange, so
+ * parses on several workers never share one.
+ */
+#define SPARE_CHUNKS 4
+static _Atomic(chunk *) spare[SPARE_CHUNKS];
+
+static chunk *chunk_new(void) {
+  for (int i = 0; i < SPARE_CHUNKS; i++) {
+    chunk *c = atomic_load_explicit(&spare[i], memory_order_relaxed);
+    if (c && (c = atomic_exchange_explicit(&spare[i], NULL, memory_order_acquire))) return c;
+  }
+  return malloc(CHUNK_BYTES);
+}
+
+static void chunk_free(chunk *c) {
+  for (int i = 0; i < SPARE_CHUNKS; i++) {
+    chunk *none = NULL;
+    if (!atomic_load_explicit(&spare[i], memory_order_relaxed) &&
+        atomic_compare_exchange_strong_explicit(&spare[i], &none, c, memory_order_release, memory_order_relaxed))
+      return;
+  }
+  free(c);
+}
+
 static void *small_alloc(arena *a, size_t size) {
   size_t need = sizeof(max_align_t) + ((size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1));
   chunk *c = a->chunks;
   if (!c || c->used + need > CHUNK_BYTES - sizeof(chunk)) {
     if (CHUNK_BYTES > PARSE_MEM_BYTES - a->live) arena_bail(a, -ENOMEM);
-    c = malloc(CHUNK_BYTES);
+    c = chunk_new();
     if (!c) arena_bail(a, -ENOMEM);
     c->next = a->chunks;
     c->used = 0;
@@ -569,7 +597,7 @@ static void arena_release(arena *a) {
   a->head.prev = a->head.next = &a->head;
   for (chunk *c = a->chunks, *next; c; c = next) {
     next = c->next;
-    free(c);
+    chunk_free(c);
   }
   a->chunks = NULL;
   a->live = 0;
