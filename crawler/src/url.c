@@ -276,7 +276,13 @@ static int set_ref(CURLU *h, bool have_base, const char *ref) {
 static int parse_absolute(const char *url, CURLU **out) {
   *out = NULL;
   char *u = NULL;
-  int rc = crawl_url_resolve(NULL, url, &u);
+  /* A URL that prepare() leaves as it is (one resolved already, mostly)
+   * goes to curl directly: resolving it alone would parse it twice. */
+  size_t n = strlen(url), sn = scheme_len(url);
+  bool as_is = n && n <= CRAWL_URL_MAX && !is_trimmed((unsigned char)url[0]) &&
+               !is_trimmed((unsigned char)url[n - 1]) && url[n - 1] != '?' && is_http_scheme(url, sn) &&
+               is_valid_as_is(url, n);
+  int rc = as_is ? ((u = strdup(url)) ? 0 : -ENOMEM) : crawl_url_resolve(NULL, url, &u);
   if (rc) return rc;
   CURLU *h = curl_url();
   if (!h) {
