@@ -336,10 +336,53 @@ static int set_ref_with_query(CURLU *h, bool have_base, const char *r) {
   return cr == CURLUE_OK ? 0 : curl_err(cr);
 }
 
+/*
+ * A parsed base.  For an http(s) base, relative references are merged with
+ * it here, as strings (RFC 3986 5.2.2; dot segments are left to curl), and
+ * curl parses the absolute result: handed a relative reference, libcurl
+ * 7.88 renders the whole base URL again through its byte-at-a-time printf
+ * for every one, which cost more than the parse.  The parts are offsets
+ * into url, curl's rendering of the base:
+ *   url[0..scheme_end)  "http:"          url[0..origin_end)  "http://host:port"
+ *   url[0..path_end)    ... the path      url[0..dir_end)     ... its last '/'
+ */
 struct crawl_url_base {
   CURLU *h;  /* the base, fragment dropped */
   bool http; /* its scheme is http(s): so is every relative reference's */
+  char *url; /* NULL unless http */
+  size_t scheme_end, origin_end, path_end, dir_end;
 };
+
+/* Splits b->url (an absolute URL as curl renders it) into its parts. */
+static void split_base(crawl_url_base *b) {
+  const char *u = b->url;
+  const char *sep = strstr(u, "://");
+  b->scheme_end = sep ? (size_t)(sep - u) + 1 : 0;
+  b->origin_end = b->scheme_end + 2 + strcspn(u + b->scheme_end + 2, "/?#");
+  b->path_end = b->origin_end + strcspn(u + b->origin_end, "?#");
+  b->dir_end = 0;
+  for (size_t i = b->origin_end; i < b->path_end; i++)
+    if (u[i] == '/') b->dir_end = i + 1;
+}
+
+/* The prepared relative reference r (no scheme) merged with b as an
+ * absolute URL (malloc'd), or NULL out of memory. */
+static char *merge(const crawl_url_base *b, const char *r) {
+  size_t keep;
+  const char *mid = "";
+  if (r[0] == '/' && r[1] == '/') keep = b->scheme_end;       /* network-path */
+  else if (r[0] == '/') keep = b->origin_end;                 /* absolute path */
+  else if (r[0] == '?') keep = b->path_end;                   /* query only */
+  else if (b->dir_end) keep = b->dir_end;                     /* relative path */
+  else keep = b->origin_end, mid = "/";                       /* base path empty */
+  size_t rl = strlen(r), ml = strlen(mid);
+  char *m = malloc(keep + ml + rl + 1);
+  if (!m) return NULL;
+  memcpy(m, b->url, keep);
+  memcpy(m + keep, mid, ml);
+  memcpy(m + keep + ml, r, rl + 1);
+  return m;
+}
 
 int crawl_url_base_parse(const char *base, crawl_url_base **out) {
   if (!out) return -EINVAL;
@@ -360,6 +403,17 @@ int crawl_url_base_parse(const char *base, crawl_url_base **out) {
     return rc;
   }
   b->http = holds_http(b->h);
+  if (b->http) {
+    char *u = NULL;
+    CURLUcode cr = curl_url_get(b->h, CURLUPART_URL, &u, 0);
+    if (cr == CURLUE_OK && !(b->url = strdup(u))) cr = CURLUE_OUT_OF_MEMORY;
+    curl_free(u);
+    if (cr != CURLUE_OK) {
+      crawl_url_base_free(b);
+      return curl_err(cr);
+    }
+    split_base(b);
+  }
   *out = b;
   return 0;
 }
@@ -367,15 +421,28 @@ int crawl_url_base_parse(const char *base, crawl_url_base **out) {
 void crawl_url_base_free(crawl_url_base *b) {
   if (!b) return;
   curl_url_cleanup(b->h);
+  free(b->url);
   free(b);
 }
 
 /* Resolves the prepared r against base (may be NULL) into *out.  A copy of
  * the parsed base costs a few string copies; parsing it again, far more. */
 static int resolve_prepared(const crawl_url_base *base, const char *r, char **out) {
-  CURLU *h = base ? curl_url_dup(base->h) : curl_url();
-  if (!h) return -ENOMEM;
-  int rc = set_ref_with_query(h, base != NULL, r);
+  /* "http:g" against an http base is the relative "g" (see drop_same_scheme). */
+  size_t sn = scheme_len(r);
+  if (base && base->url && sn && !(r[sn + 1] == '/' && r[sn + 2] == '/') && sn + 1 == base->scheme_end &&
+      !strncasecmp(r, base->url, sn))
+    r += sn + 1;
+  if (base && base->url && !*r) return 1;
+  char *merged = NULL;
+  if (base && base->url && !scheme_len(r) && !(merged = merge(base, r))) return -ENOMEM;
+  CURLU *h = base && !merged ? curl_url_dup(base->h) : curl_url();
+  if (!h) {
+    free(merged);
+    return -ENOMEM;
+  }
+  int rc = merged ? set_ref(h, false, merged) : set_ref_with_query(h, base != NULL, r);
+  free(merged);
   /* r's own scheme was checked (check_ref); without one, it is the base's. */
   if (!rc && !(base && base->http && !scheme_len(r)) && !holds_http(h)) rc = 1;
   char *u = NULL;

@@ -41,6 +41,13 @@ static const resolve_case resolve_cases[] = {
     /* a dot segment before a query keeps its slash (libcurl 7.88 drops it) */
     {RFC_BASE, "./?y", 0, "http://a/b/c/?y"},
     {RFC_BASE, "../?y", 0, "http://a/b/?y"},
+    /* merged as RFC 3986 5.2.2 says (and browsers do), where libcurl's own
+     * relative resolution differs: an empty segment stays, a colon after a
+     * dot is no scheme, escapes in a query stay as found */
+    {RFC_BASE, ".//g", 0, "http://a/b/c//g"},
+    {"http://a", ".//g", 0, "http://a//g"},
+    {RFC_BASE, ".x:y", 0, "http://a/b/c/.x:y"},
+    {RFC_BASE, "./?q%2e%2E", 0, "http://a/b/c/?q%2e%2E"},
     {RFC_BASE, ".?y", 0, "http://a/b/c/?y"},
     {RFC_BASE, "..?y", 0, "http://a/b/?y"},
     {RFC_BASE, "../g?y=1&z=2", 0, "http://a/b/g?y=1&z=2"},
