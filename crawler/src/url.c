@@ -336,6 +336,58 @@ static int set_ref_with_query(CURLU *h, bool have_base, const char *r) {
   return cr == CURLUE_OK ? 0 : curl_err(cr);
 }
 
+/* A part of h (curl_free'd by the caller), NULL when absent; false only
+ * out of memory. */
+static bool part_of(CURLU *h, CURLUPart what, char **out) {
+  *out = NULL;
+  return curl_url_get(h, what, out, 0) != CURLUE_OUT_OF_MEMORY;
+}
+
+/* A host name or address that curl renders as it is stored: letters,
+ * digits, '.', '-', '_', or a bracketed IPv6 address. */
+static bool is_plain_host(const char *h) {
+  for (; *h; h++)
+    if (!is_alpha((unsigned char)*h) && !is_digit((unsigned char)*h) && !strchr(".-_[]:", *h)) return false;
+  return true;
+}
+
+/*
+ * h's URL, as curl_url_get(CURLUPART_URL) renders it, put together from
+ * its parts: libcurl 7.88 formats that string a byte at a time through its
+ * printf, which cost more than parsing the URL.  Only the plain form is
+ * built here (scheme, host, the port if one was given, path, a non-empty
+ * query, no fragment); a URL with user info or an IPv6 zone goes to curl.
+ * 0 and *out (malloc'd), or < 0.
+ */
+static int render_url(CURLU *h, char **out) {
+  char *scheme, *user, *pass, *zone, *host, *port, *path, *query;
+  bool ok = part_of(h, CURLUPART_SCHEME, &scheme) & part_of(h, CURLUPART_USER, &user) &
+            part_of(h, CURLUPART_PASSWORD, &pass) & part_of(h, CURLUPART_ZONEID, &zone) &
+            part_of(h, CURLUPART_HOST, &host) & part_of(h, CURLUPART_PORT, &port) &
+            part_of(h, CURLUPART_PATH, &path) & part_of(h, CURLUPART_QUERY, &query);
+  int rc = ok ? 0 : -ENOMEM;
+  *out = NULL;
+  if (!rc && (user || pass || zone || !scheme || !host || !path || !is_plain_host(host))) {
+    char *u = NULL;
+    CURLUcode cr = curl_url_get(h, CURLUPART_URL, &u, 0);
+    rc = cr != CURLUE_OK ? curl_err(cr) : (*out = strdup(u)) ? 0 : -ENOMEM;
+    curl_free(u);
+  } else if (!rc) {
+    strbuf b = {0};
+    sb_add(&b, scheme);
+    sb_add(&b, "://");
+    sb_add(&b, host);
+    if (port) sb_addc(&b, ':'), sb_add(&b, port);
+    if (path[0] != '/') sb_addc(&b, '/');
+    sb_add(&b, path);
+    if (query && *query) sb_addc(&b, '?'), sb_add(&b, query);
+    rc = sb_finish(&b, out);
+  }
+  curl_free(scheme), curl_free(user), curl_free(pass), curl_free(zone);
+  curl_free(host), curl_free(port), curl_free(path), curl_free(query);
+  return rc;
+}
+
 /*
  * A parsed base.  For an http(s) base, relative references are merged with
  * it here, as strings (RFC 3986 5.2.2; dot segments are left to curl), and
@@ -448,12 +500,11 @@ static int resolve_prepared(const crawl_url_base *base, const char *r, char **ou
   char *u = NULL;
   if (!rc) {
     CURLUcode cr = curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
-    if (cr == CURLUE_OK) cr = curl_url_get(h, CURLUPART_URL, &u, 0);
-    if (cr != CURLUE_OK) rc = curl_err(cr);
+    rc = cr == CURLUE_OK ? render_url(h, &u) : curl_err(cr);
   }
   if (!rc && strlen(u) > CRAWL_URL_MAX) rc = -EINVAL;
-  if (!rc && !(*out = strdup(u))) rc = -ENOMEM;
-  curl_free(u);
+  if (!rc) *out = u;
+  else free(u);
   curl_url_cleanup(h);
   return rc;
 }
