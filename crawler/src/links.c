@@ -343,6 +343,49 @@ static GumboTag tag_of(const char *name, size_t len) {
   return len > 32 ? GUMBO_TAG_UNKNOWN : gumbo_tagn_enum(name, (unsigned)len);
 }
 
+/* ------------------------------------------------ string sets */
+
+/* A hash set of strings it does not own (open addressing, load <= 1/2). */
+typedef struct strset {
+  const char **slot;
+  size_t cap, n;
+} strset;
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* The slot holding s, or the empty one where it goes. */
+static const char **set_slot(const char **slot, size_t cap, const char *s) {
+  size_t i = hash_str(s) & (cap - 1);
+  while (slot[i] && strcmp(slot[i], s)) i = (i + 1) & (cap - 1);
+  return &slot[i];
+}
+
+static int set_grow(strset *set) {
+  size_t cap = set->cap ? set->cap * 2 : 64;
+  const char **slot = calloc(cap, sizeof *slot);
+  if (!slot) return -ENOMEM;
+  for (size_t i = 0; i < set->cap; i++)
+    if (set->slot[i]) *set_slot(slot, cap, set->slot[i]) = set->slot[i];
+  free(set->slot);
+  set->slot = slot;
+  set->cap = cap;
+  return 0;
+}
+
+/* Adds s: 1 if added, 0 if there already, -ENOMEM. */
+static int set_add(strset *set, const char *s) {
+  if ((set->n + 1) * 2 > set->cap && set_grow(set)) return -ENOMEM;
+  const char **slot = set_slot(set->slot, set->cap, s);
+  if (*slot) return 0;
+  *slot = s;
+  set->n++;
+  return 1;
+}
+
 /* ------------------------------------------------ prefilter */
 
 /*
@@ -372,11 +415,102 @@ static const bool kept_byte[256] = {
 typedef struct simplified {
   char *p; /* malloc'd, never longer than the input */
   size_t len;
+  char *vals;     /* href and src values moved out, NUL-terminated, back to back; NULL: none moved */
+  size_t vals_len;
+  bool may_move;  /* the input has no VALUE_MARK byte of its own */
+  strset moved;   /* the values in vals, so that equal ones share a placeholder */
 } simplified;
 
 static void put(simplified *o, const char *s, size_t n) {
   memcpy(o->p + o->len, s, n);
   o->len += n;
+}
+
+/*
+ * URLs are most of what is left once text is shrunk, and gumbo spends
+ * hundreds of instructions on each byte of an attribute value.  So an href
+ * or src value that gumbo would take as it is (printable ASCII, tabs and
+ * newlines, no '&' to decode) moves out to o->vals, and the tag keeps a
+ * placeholder: VALUE_MARK and the value's offset in decimal, in the same
+ * quotes.  Equal values share one placeholder, so the tree builder, which
+ * compares attribute values only for equality (the Noah's Ark clause),
+ * decides as it would on the page.  A page holding VALUE_MARK itself moves
+ * nothing.
+ */
+/* U+E000, a private-use character: valid, so gumbo keeps it (it replaces
+ * control characters with U+FFFD), and no page has a reason to hold it. */
+#define VALUE_MARK "\xee\x80\x80"
+#define VALUE_MARK_LEN 3
+
+static bool is_url_attr(const char *name, size_t n) {
+  return (n == 4 && !strncasecmp(name, "href", 4)) || (n == 3 && !strncasecmp(name, "src", 3));
+}
+
+/* Whether gumbo's value of v[0..n) would be those very bytes. */
+static bool is_movable(const char *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c == '&' || c == 0x7f || (c < 0x20 && c != '\t' && c != '\n')) return false;
+    if (c > 0x7f) return false;
+  }
+  return true;
+}
+
+/* Appends the placeholder of v[0..n), moving it to o->vals; false (nothing
+ * appended) when the placeholder would be no shorter or memory is short. */
+static bool put_moved(simplified *o, size_t cap, const char *v, size_t n) {
+  if (!o->vals && !(o->vals = malloc(cap + 1))) return false;
+  char *at = o->vals + o->vals_len;
+  memcpy(at, v, n);
+  at[n] = '\0';
+  if ((o->moved.n + 1) * 2 > o->moved.cap && set_grow(&o->moved)) return false;
+  const char **slot = set_slot(o->moved.slot, o->moved.cap, at);
+  if (!*slot) {
+    *slot = at;
+    o->moved.n++;
+    o->vals_len += n + 1;
+  }
+  char digits[24];
+  size_t nd = 0;
+  for (size_t off = (size_t)(*slot - o->vals); nd == 0 || off; off /= 10) digits[nd++] = (char)('0' + off % 10);
+  if (nd + VALUE_MARK_LEN >= n) return false; /* not shorter: the value stays in vals, harmlessly */
+  put(o, VALUE_MARK, VALUE_MARK_LEN);
+  while (nd) o->p[o->len++] = digits[--nd];
+  return true;
+}
+
+/* Appends the tag s[p..end) (name ending at ne, end past its '>'), with
+ * its URL values moved out.  The walk is tag_end's. */
+static void put_tag(simplified *o, size_t cap, const char *s, size_t p, size_t ne, size_t end) {
+  put(o, s + p, ne - p);
+  size_t i = ne;
+  while (i < end) {
+    if (s[i] == '>' || is_space(s[i]) || s[i] == '/') {
+      o->p[o->len++] = s[i++];
+      continue;
+    }
+    size_t ns = i++;
+    while (i < end && !is_space(s[i]) && s[i] != '/' && s[i] != '>' && s[i] != '=') i++;
+    bool url = o->may_move && is_url_attr(s + ns, i - ns);
+    size_t j = i;
+    while (j < end && is_space(s[j])) j++;
+    if (j == end || s[j] != '=') {
+      put(o, s + ns, j - ns);
+      i = j;
+      continue;
+    }
+    for (j++; j < end && is_space(s[j]); j++) {}
+    put(o, s + ns, j - ns);
+    char q = j < end && (s[j] == '"' || s[j] == '\'') ? s[j] : 0;
+    size_t vs = q ? j + 1 : j, ve = vs;
+    if (q) ve = (size_t)((const char *)memchr(s + vs, q, end - vs) - s);
+    else
+      while (ve < end && !is_space(s[ve]) && s[ve] != '>') ve++;
+    if (q) o->p[o->len++] = q;
+    if (!(url && ve > vs && is_movable(s + vs, ve - vs) && put_moved(o, cap, s + vs, ve - vs))) put(o, s + vs, ve - vs);
+    if (q) o->p[o->len++] = q;
+    i = q ? ve + 1 : ve;
+  }
 }
 
 /* Appends the text s[i..end) shrunk as described above. */
@@ -404,10 +538,13 @@ static void put_text(simplified *o, const char *s, size_t i, size_t end) {
 }
 
 /* Handles the start tag at p; returns where the copy continues (past the
- * contents of a raw text element) and sets *drop if the tag is left out. */
-static size_t start_tag(nest *m, const char *s, size_t p, size_t n, bool *drop) {
+ * contents of a raw text element) and sets *drop if the tag is left out,
+ * else *ne and *end to where its name and the tag end. */
+static size_t start_tag(nest *m, const char *s, size_t p, size_t n, bool *drop, size_t *ne_out, size_t *end_out) {
   size_t ne = name_end(s, p + 1, n), end = tag_end(s, ne, n);
   if (end == UNFINISHED) return n;
+  *ne_out = ne;
+  *end_out = end;
   GumboTag t = tag_of(s + p + 1, ne - p - 1);
   /* A tag with a '<' inside is kept: where the model misreads text as a
    * tag, dropping it could swallow a real tag, such as </script>. */
@@ -422,8 +559,9 @@ static size_t start_tag(nest *m, const char *s, size_t p, size_t n, bool *drop) 
 }
 
 /* Where the markup at p ('<' and what follows) ends; sets *drop for a
- * start tag that would nest too deep. */
-static size_t markup_end(nest *m, const char *s, size_t p, size_t n, bool *drop) {
+ * start tag that would nest too deep, and for a start tag *ne and *end (as
+ * start_tag does; they stay 0 otherwise). */
+static size_t markup_end(nest *m, const char *s, size_t p, size_t n, bool *drop, size_t *ne, size_t *end) {
   char c = p + 1 < n ? s[p + 1] : '\0';
   bool end_tag = c == '/' && p + 2 < n && is_alpha(s[p + 2]);
   /* "</" not followed by a letter starts a bogus comment (or "</>",
@@ -434,21 +572,22 @@ static size_t markup_end(nest *m, const char *s, size_t p, size_t n, bool *drop)
     nest_end(m, tag_of(s + p + 2, ne - p - 2), s + p + 2, ne - p - 2);
     return end == UNFINISHED ? n : end;
   }
-  if (is_alpha(c)) return start_tag(m, s, p, n, drop);
+  if (is_alpha(c)) return start_tag(m, s, p, n, drop, ne, end);
   return p + 1; /* a '<' that is text */
 }
 
 /* The input as gumbo gets it: text shrunk, too deep start tags cut out. */
 static int simplify(const char *s, size_t n, simplified *o) {
   nest *m = calloc(1, sizeof *m);
+  memset(o, 0, sizeof *o);
   o->p = malloc(n ? n : 1);
-  o->len = 0;
   if (!m || !o->p) {
     free(m);
     free(o->p);
     o->p = NULL;
     return -ENOMEM;
   }
+  o->may_move = !memmem(s, n, VALUE_MARK, VALUE_MARK_LEN);
   size_t i = 0;
   while (i < n) {
     const char *lt = memchr(s + i, '<', n - i);
@@ -456,11 +595,19 @@ static int simplify(const char *s, size_t n, simplified *o) {
     put_text(o, s, i, p);
     if (p == n) break;
     bool drop = false;
-    size_t next = markup_end(m, s, p, n, &drop);
-    if (!drop) put(o, s + p, next - p);
+    size_t ne = 0, end = 0;
+    size_t next = markup_end(m, s, p, n, &drop, &ne, &end);
+    if (!drop && end) {
+      put_tag(o, n, s, p, ne, end);
+      put(o, s + end, next - end);
+    } else if (!drop) {
+      put(o, s + p, next - p);
+    }
     i = next;
   }
   free(m);
+  free(o->moved.slot);
+  o->moved = (strset){0};
   return 0;
 }
 
@@ -662,6 +809,26 @@ static const char *attr(const GumboNode *el, const char *name) {
   return a ? a->value : NULL;
 }
 
+/* The values moved out of the parsed page (see put_tag), if any. */
+typedef struct moved_values {
+  const char *p;
+  size_t len;
+} moved_values;
+
+/* An href or src attribute, its value put back if it was moved out.  The
+ * mark must be in the attribute's source text too: a character reference
+ * (&#xE000;) decodes to it, and such a value was never moved. */
+static const char *url_attr(const GumboNode *el, const char *name, const moved_values *mv) {
+  const GumboAttribute *a = gumbo_get_attribute(&el->v.element.attributes, name);
+  const char *v = a ? a->value : NULL;
+  if (!v || !mv->p || strncmp(v, VALUE_MARK, VALUE_MARK_LEN) != 0 ||
+      !memmem(a->original_value.data, a->original_value.length, VALUE_MARK, VALUE_MARK_LEN))
+    return v;
+  char *end;
+  unsigned long long off = strtoull(v + VALUE_MARK_LEN, &end, 10);
+  return !*end && off < mv->len ? mv->p + off : v;
+}
+
 static bool is_html(const GumboNode *el, GumboTag t) {
   return el->v.element.tag == t && el->v.element.tag_namespace == GUMBO_NAMESPACE_HTML;
 }
@@ -693,19 +860,20 @@ static bool is_navigational_link(const char *rel) {
 }
 
 /* The URL attribute of a link-bearing element, NULL for others. */
-static const char *link_of(const GumboNode *el) {
+static const char *link_of(const GumboNode *el, const moved_values *mv) {
   const GumboElement *e = &el->v.element;
   if (e->tag == GUMBO_TAG_A && (e->tag_namespace == GUMBO_NAMESPACE_HTML || e->tag_namespace == GUMBO_NAMESPACE_SVG))
-    return attr(el, "href");
-  if (is_html(el, GUMBO_TAG_AREA)) return attr(el, "href");
-  if (is_html(el, GUMBO_TAG_FRAME) || is_html(el, GUMBO_TAG_IFRAME)) return attr(el, "src");
-  if (is_html(el, GUMBO_TAG_LINK) && is_navigational_link(attr(el, "rel"))) return attr(el, "href");
+    return url_attr(el, "href", mv);
+  if (is_html(el, GUMBO_TAG_AREA)) return url_attr(el, "href", mv);
+  if (is_html(el, GUMBO_TAG_FRAME) || is_html(el, GUMBO_TAG_IFRAME)) return url_attr(el, "src", mv);
+  if (is_html(el, GUMBO_TAG_LINK) && is_navigational_link(attr(el, "rel"))) return url_attr(el, "href", mv);
   return NULL;
 }
 
 /* ------------------------------------------------ directives pass */
 
 typedef struct directives {
+  const moved_values *mv;
   const char *base_href; /* the first <base href>, in the tree */
   const char *agent;     /* product token, NULL for none */
   size_t agent_len;
@@ -723,7 +891,7 @@ static bool meta_is_ours(const directives *d, const char *name) {
 
 static int visit_directives(const GumboNode *el, void *ctx) {
   directives *d = ctx;
-  if (is_html(el, GUMBO_TAG_BASE) && !d->base_href) d->base_href = attr(el, "href");
+  if (is_html(el, GUMBO_TAG_BASE) && !d->base_href) d->base_href = url_attr(el, "href", d->mv);
   if (is_html(el, GUMBO_TAG_META) && meta_is_ours(d, attr(el, "name"))) {
     const char *content = attr(el, "content");
     bool none = has_token(content, CONTENT_SEPS, "none");
@@ -735,50 +903,10 @@ static int visit_directives(const GumboNode *el, void *ctx) {
 
 /* ------------------------------------------------ links pass */
 
-/* A hash set of strings it does not own (open addressing, load <= 1/2). */
-typedef struct strset {
-  const char **slot;
-  size_t cap, n;
-} strset;
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-/* The slot holding s, or the empty one where it goes. */
-static const char **set_slot(const char **slot, size_t cap, const char *s) {
-  size_t i = hash_str(s) & (cap - 1);
-  while (slot[i] && strcmp(slot[i], s)) i = (i + 1) & (cap - 1);
-  return &slot[i];
-}
-
-static int set_grow(strset *set) {
-  size_t cap = set->cap ? set->cap * 2 : 64;
-  const char **slot = calloc(cap, sizeof *slot);
-  if (!slot) return -ENOMEM;
-  for (size_t i = 0; i < set->cap; i++)
-    if (set->slot[i]) *set_slot(slot, cap, set->slot[i]) = set->slot[i];
-  free(set->slot);
-  set->slot = slot;
-  set->cap = cap;
-  return 0;
-}
-
-/* Adds s: 1 if added, 0 if there already, -ENOMEM. */
-static int set_add(strset *set, const char *s) {
-  if ((set->n + 1) * 2 > set->cap && set_grow(set)) return -ENOMEM;
-  const char **slot = set_slot(set->slot, set->cap, s);
-  if (*slot) return 0;
-  *slot = s;
-  set->n++;
-  return 1;
-}
-
 /* The URLs so far, deduplicated by exact string; and the references seen,
  * so that a link repeated all over a page is resolved once. */
 typedef struct collector {
+  const moved_values *mv;
   crawl_links *out;
   crawl_url_base *base; /* out->base, parsed */
   size_t cap;
@@ -807,7 +935,7 @@ static int add_url(collector *c, char *url) {
 static int visit_links(const GumboNode *el, void *ctx) {
   collector *c = ctx;
   if (c->out->n >= LINKS_MAX) return 1;
-  const char *ref = link_of(el);
+  const char *ref = link_of(el, c->mv);
   if (!ref || has_token(attr(el, "rel"), REL_SEPS, "nofollow")) return 0;
   int fresh = set_add(&c->refs, ref);
   if (fresh <= 0) return fresh;
@@ -841,15 +969,16 @@ static int set_base(crawl_links *out, const char *page_url, const char *href) {
   return b ? 0 : -ENOMEM;
 }
 
-static int extract(const GumboNode *root, const char *page_url, const char *agent, crawl_links *out) {
-  directives d = {.agent = agent, .agent_len = product_len(agent)};
+static int extract(const GumboNode *root, const moved_values *mv, const char *page_url, const char *agent,
+                   crawl_links *out) {
+  directives d = {.mv = mv, .agent = agent, .agent_len = product_len(agent)};
   int rc = walk(root, visit_directives, &d);
   if (!rc) rc = set_base(out, page_url, d.base_href);
   if (rc) return rc;
   out->noindex = d.noindex;
   out->nofollow = d.nofollow;
   if (d.nofollow) return 0;
-  collector c = {.out = out};
+  collector c = {.mv = mv, .out = out};
   rc = crawl_url_base_parse(out->base, &c.base);
   if (rc == -ENOMEM) return rc;
   if (rc) return 0; /* no reference resolves against an unusable page URL */
@@ -872,9 +1001,11 @@ static int extract_from(const char *html, size_t len, const char *page_url, cons
   arena a;
   arena_init(&a);
   GumboOutput *g = exact ? parse(&a, html, len) : parse(&a, in.p, in.len);
-  rc = g ? extract(g->document, page_url, agent, out) : a.why;
+  moved_values mv = {in.vals, in.vals_len};
+  rc = g ? extract(g->document, &mv, page_url, agent, out) : a.why;
   arena_release(&a);
   free(in.p);
+  free(in.vals);
   if (rc) crawl_links_free(out);
   return rc;
 }

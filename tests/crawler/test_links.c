@@ -229,6 +229,12 @@ static const char *const pieces[] = {
     "<a title='x>y' href=t%d>", "<a href=u%d title=\"a b\">", "<xmp>", "</xmp>", "<noframes>", "</noframes>",
     "<template>", "</template>", "<li>", "<ul>", "<b>", "</b>", "text - with = signs", "`", "?", "<p/>",
     "<br/>", "<a\nhref=n%d>", "<A HREF=up%d>", "</scri", "<script><!--<script>", "</script >", "&#9;", "&#65;",
+    /* href and src values, moved out of the parse or not */
+    "<a href=\"x&amp;y%d\">", "<a href=same-long-value>", "<b href=same-long-value>", "<a HREF=dup%d href=other>",
+    "<a href='&#xE000;5'>", "<a href='&#57344;12'>", "<a href=\"\xee\x80\x80" "12\">", "<iframe src=a-longer-src-%d>",
+    "<a href=\"tab\tand\nnewline%d\">", "<a href=\"cr\rhere%d\">", "<a href=caf\xc3\xa9-%d>",
+    "<a href = \"spaced-value-%d\" >", "<a href=unquoted-long-%d/>", "<base href=/base-long-path-%d/>",
+    "<frameset><frame src=frame-long-%d>", "<a href=''>", "<a href=>", "<area href=\"/area-long-%d\">",
 };
 
 static void same_links(const char *doc, size_t len, uint64_t k) {
