@@ -442,6 +442,14 @@ static void put(simplified *o, const char *s, size_t n) {
 #define VALUE_MARK "\xee\x80\x80"
 #define VALUE_MARK_LEN 3
 
+/* Whether s[0..n) holds VALUE_MARK (memchr on its rare first byte is
+ * several times faster than memmem). */
+static bool has_mark(const char *s, size_t n) {
+  for (const char *p = s, *end = s + n; (p = memchr(p, VALUE_MARK[0], (size_t)(end - p))); p++)
+    if ((size_t)(end - p) >= VALUE_MARK_LEN && !memcmp(p, VALUE_MARK, VALUE_MARK_LEN)) return true;
+  return false;
+}
+
 static bool is_url_attr(const char *name, size_t n) {
   return (n == 4 && !strncasecmp(name, "href", 4)) || (n == 3 && !strncasecmp(name, "src", 3));
 }
@@ -578,7 +586,8 @@ static size_t markup_end(nest *m, const char *s, size_t p, size_t n, bool *drop,
 
 /* The input as gumbo gets it: text shrunk, too deep start tags cut out. */
 static int simplify(const char *s, size_t n, simplified *o) {
-  nest *m = calloc(1, sizeof *m);
+  nest *m = malloc(sizeof *m); /* entries are written before they are read: no zeroing */
+  if (m) m->depth = 0;
   memset(o, 0, sizeof *o);
   o->p = malloc(n ? n : 1);
   if (!m || !o->p) {
@@ -587,7 +596,7 @@ static int simplify(const char *s, size_t n, simplified *o) {
     o->p = NULL;
     return -ENOMEM;
   }
-  o->may_move = !memmem(s, n, VALUE_MARK, VALUE_MARK_LEN);
+  o->may_move = !has_mark(s, n);
   size_t i = 0;
   while (i < n) {
     const char *lt = memchr(s + i, '<', n - i);
@@ -822,7 +831,7 @@ static const char *url_attr(const GumboNode *el, const char *name, const moved_v
   const GumboAttribute *a = gumbo_get_attribute(&el->v.element.attributes, name);
   const char *v = a ? a->value : NULL;
   if (!v || !mv->p || strncmp(v, VALUE_MARK, VALUE_MARK_LEN) != 0 ||
-      !memmem(a->original_value.data, a->original_value.length, VALUE_MARK, VALUE_MARK_LEN))
+      !has_mark(a->original_value.data, a->original_value.length))
     return v;
   char *end;
   unsigned long long off = strtoull(v + VALUE_MARK_LEN, &end, 10);
