@@ -48,7 +48,9 @@ typedef struct sp__iowatch {
   /* guarded by ctx->lock */
   unsigned pending;    /* events seen since the driver last looked */
   bool queued;         /* on ctx->pending */
-  bool dead;           /* deleted while queued: the driver frees it */
+  bool feeding;        /* its events are being handed to curl or c-ares */
+  bool dead;           /* deleted while queued or feeding: the driver frees it */
+  bool armed;          /* registered one-shot and not yet reported since */
   struct sp__iowatch *next_pending;
   struct sp__iowatch *all_next, *all_prev; /* ctx->watches (driver only) */
 } sp__iowatch;

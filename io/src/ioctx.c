@@ -89,6 +89,7 @@ static void on_watch_event(void *arg, unsigned rev) {
   sp__ioctx *ctx = w->ctx;
   sp__spin_lock(&ctx->lock);
   w->pending |= rev;
+  w->armed = false; /* one-shot: quiet until driver_feed or a change re-arms it */
   if (!w->queued) {
     w->queued = true;
     w->next_pending = ctx->pending;
@@ -114,22 +115,48 @@ sp__iowatch *sp__iowatch_new(sp__ioctx *ctx, int fd, int kind) {
   return w;
 }
 
+/* Marks w armed before the registration that arms it: an event that the
+ * registration lets through then clears the mark after, never before. */
+static void set_armed(sp__ioctx *ctx, sp__iowatch *w, bool armed) {
+  sp__spin_lock(&ctx->lock);
+  w->armed = armed;
+  sp__spin_unlock(&ctx->lock);
+}
+
+static bool is_armed(sp__ioctx *ctx, sp__iowatch *w) {
+  sp__spin_lock(&ctx->lock);
+  bool armed = w->armed;
+  sp__spin_unlock(&ctx->lock);
+  return armed;
+}
+
+/*
+ * Watchers are one-shot (SP__WATCH_ONESHOT): a socket ready for curl stays
+ * ready until the driver runs curl on it, maybe on another worker, and a
+ * level-triggered registration would have every poll in between report it
+ * again.  The driver re-arms a watcher after handing its events over
+ * (driver_feed), and any change of interest re-arms it too.
+ */
 int sp__iowatch_set(sp__ioctx *ctx, sp__iowatch *w, unsigned events) {
-  if (events == w->events && (w->id >= 0) == (events != 0)) return 0;
+  if (events == w->events && (w->id >= 0) == (events != 0) && (!events || is_armed(ctx, w))) return 0;
   int r = 0;
   if (!events) {
     sp__watch_del(ctx->loop, w->id, w->fd);
     w->id = -1;
+    set_armed(ctx, w, false);
   } else if (w->id < 0) {
-    r = sp__watch_add(ctx->loop, w->fd, events, on_watch_event, w);
+    set_armed(ctx, w, true);
+    r = sp__watch_add(ctx->loop, w->fd, events | SP__WATCH_ONESHOT, on_watch_event, w);
     if (r >= 0) {
       w->id = r;
       r = 0;
     }
   } else {
-    r = sp__watch_mod(ctx->loop, w->id, w->fd, events);
+    set_armed(ctx, w, true);
+    r = sp__watch_mod(ctx->loop, w->id, w->fd, events | SP__WATCH_ONESHOT);
   }
   if (r == 0) w->events = events;
+  else set_armed(ctx, w, false);
   return r;
 }
 
@@ -142,10 +169,10 @@ void sp__iowatch_free(sp__ioctx *ctx, sp__iowatch *w) {
     ctx->watches = w->all_next;
   if (w->all_next) w->all_next->all_prev = w->all_prev;
   sp__spin_lock(&ctx->lock);
-  bool queued = w->queued;
+  bool keep = w->queued || w->feeding;
   w->dead = true;
   sp__spin_unlock(&ctx->lock);
-  if (!queued) free(w);
+  if (!keep) free(w);
 }
 
 /* ------------------------------------------------------------ easy handles */
@@ -269,6 +296,22 @@ static bool driver_wait(sp__ioctx *ctx, sp__iocmd **cmds, sp__iowatch **pending,
   }
 }
 
+/* After w's events were handed over: frees w if it was deleted meanwhile,
+ * else arms it again unless a change of interest did already. */
+static void rearm_after_feed(sp__ioctx *ctx, sp__iowatch *w) {
+  sp__spin_lock(&ctx->lock);
+  w->feeding = false;
+  bool dead = w->dead, queued = w->queued, armed = w->armed;
+  sp__spin_unlock(&ctx->lock);
+  if (dead) {
+    if (!queued) free(w);
+    return;
+  }
+  if (armed || w->id < 0) return;
+  set_armed(ctx, w, true);
+  if (sp__watch_mod(ctx->loop, w->id, w->fd, w->events | SP__WATCH_ONESHOT) != 0) set_armed(ctx, w, false);
+}
+
 static void driver_feed(sp__ioctx *ctx, sp__iowatch *list) {
   while (list) {
     sp__iowatch *w = list;
@@ -278,6 +321,7 @@ static void driver_feed(sp__ioctx *ctx, sp__iowatch *list) {
     bool dead = w->dead;
     w->pending = 0;
     w->queued = false;
+    w->feeding = !dead;
     sp__spin_unlock(&ctx->lock);
     if (dead) {
       free(w);
@@ -292,6 +336,7 @@ static void driver_feed(sp__ioctx *ctx, sp__iowatch *list) {
     } else {
       sp__dns_on_ready(ctx, w->fd, rev);
     }
+    rearm_after_feed(ctx, w);
   }
 }
 

@@ -273,10 +273,15 @@ int sp__loop_fire_timers(sp_loop *l, uint64_t now);
 void sp__timer_arm(sp_loop *l, sp__timer *t);
 void sp__timer_disarm(sp__timer *t);
 void sp__loop_notify(sp_loop *l); /* wakes a thread blocked on the loop */
-/* Watchers (see sp__fdslot).  events: SP_READABLE | SP_WRITABLE.  add
- * returns a watcher id (>= 0) or a negated errno; an fd the epoll set still
- * holds (closed and reused behind our back) is taken over.  mod and del
- * tolerate an fd that was closed meanwhile. */
+/* Watchers (see sp__fdslot).  events: SP_READABLE | SP_WRITABLE, and
+ * SP__WATCH_ONESHOT for a watcher that reports once and then stays quiet
+ * until sp__watch_mod arms it again: a level-triggered fd whose consumer
+ * runs later (on another thread) would otherwise be reported by every poll
+ * until then, and an idle worker would spin on it.  add returns a watcher
+ * id (>= 0) or a negated errno; an fd the epoll set still holds (closed
+ * and reused behind our back) is taken over.  mod and del tolerate an fd
+ * that was closed meanwhile. */
+#define SP__WATCH_ONESHOT 0x100u
 int sp__watch_add(sp_loop *l, int fd, unsigned events, sp__watch_cb cb, void *ctx);
 int sp__watch_mod(sp_loop *l, int id, int fd, unsigned events);
 void sp__watch_del(sp_loop *l, int id, int fd);

@@ -224,6 +224,7 @@ static uint32_t to_epoll(unsigned ev) {
   uint32_t e = EPOLLONESHOT;
   if (ev & SP_READABLE) e |= EPOLLIN | EPOLLRDHUP;
   if (ev & SP_WRITABLE) e |= EPOLLOUT;
+  if (ev & SP__WATCH_ONESHOT) e |= EPOLLONESHOT;
   return e;
 }
 
@@ -306,6 +307,7 @@ static uint32_t watch_events(unsigned ev) {
   uint32_t e = 0;
   if (ev & SP_READABLE) e |= EPOLLIN | EPOLLRDHUP;
   if (ev & SP_WRITABLE) e |= EPOLLOUT;
+  if (ev & SP__WATCH_ONESHOT) e |= EPOLLONESHOT;
   return e;
 }
 

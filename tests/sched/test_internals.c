@@ -4,6 +4,7 @@
  * million timers, and the USDT probes in the built library.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -213,6 +214,45 @@ Test(internals, million_timers_fire_in_order, .timeout = 120) {
   free(tm);
   free(tasks);
   free(l->heap);
+  free(l);
+  free(w);
+}
+
+/* ------------------------------------------------------------- watchers */
+
+static int watch_hits[2];
+static void count_watch(void *ctx, unsigned revents) {
+  (void)revents;
+  watch_hits[(intptr_t)ctx]++;
+}
+
+/* A one-shot watcher on a readable pipe reports once, however often the
+ * loop is polled, until it is armed again; a level-triggered one reports at
+ * every poll (what made an idle worker spin on a socket whose consumer had
+ * not run yet). */
+Test(internals, oneshot_watcher_reports_once_until_rearmed, .timeout = 30) {
+  sp_loop *l = calloc(1, sizeof *l);
+  sp_worker *w = calloc(1, sizeof *w);
+  cr_assert(l && w);
+  cr_assert_eq(sp__loop_init(l, w), 0);
+  int a[2], b[2];
+  cr_assert_eq(pipe2(a, O_NONBLOCK), 0);
+  cr_assert_eq(pipe2(b, O_NONBLOCK), 0);
+  cr_assert_eq(write(a[1], "x", 1), 1);
+  cr_assert_eq(write(b[1], "x", 1), 1);
+  int once = sp__watch_add(l, a[0], SP_READABLE | SP__WATCH_ONESHOT, count_watch, (void *)0);
+  int level = sp__watch_add(l, b[0], SP_READABLE, count_watch, (void *)1);
+  cr_assert(once >= 0 && level >= 0);
+  for (int i = 0; i < 5; i++) sp__loop_poll(l, 0);
+  cr_assert_eq(watch_hits[0], 1, "one-shot watcher reported %d times", watch_hits[0]);
+  cr_assert_eq(watch_hits[1], 5, "level-triggered watcher reported %d times", watch_hits[1]);
+  cr_assert_eq(sp__watch_mod(l, once, a[0], SP_READABLE | SP__WATCH_ONESHOT), 0);
+  for (int i = 0; i < 5; i++) sp__loop_poll(l, 0);
+  cr_assert_eq(watch_hits[0], 2, "re-armed one-shot watcher reported %d times", watch_hits[0] - 1);
+  sp__watch_del(l, once, a[0]);
+  sp__watch_del(l, level, b[0]);
+  close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+  sp__loop_close(l);
   free(l);
   free(w);
 }
