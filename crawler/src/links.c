@@ -532,9 +532,12 @@ static void put_text(simplified *o, const char *s, size_t i, size_t end) {
       i++;
       continue;
     }
+    /* Whitespace first; once a byte is not, only the run's end matters. */
     size_t j = i;
-    bool text = false;
-    for (; j < end && !kept_byte[(unsigned char)s[j]]; j++) text |= !is_space(s[j]);
+    while (j < end && is_space(s[j])) j++;
+    bool text = j < end && !kept_byte[(unsigned char)s[j]];
+    if (text)
+      while (++j < end && !kept_byte[(unsigned char)s[j]]) {}
     if (after_amp) put(o, s + i, j - i);
     else {
       if (is_space(s[i])) o->p[o->len++] = s[i];
