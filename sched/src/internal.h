@@ -374,9 +374,9 @@ struct sp_worker {
   void *tsan_fiber;
 #endif
   sp__stats stats;
-  /* Tasks spawned here minus tasks that exited here (owner-written; the sum
-   * over workers plus rt->live_foreign is the number of live tasks). */
-  _Atomic int64_t live;
+  /* Tasks spawned here, and tasks that exited here: monotonic, written
+   * only by this worker's thread; see sp__live_tasks. */
+  _Atomic uint64_t spawned, exited;
 };
 
 /* ----------------------------------------------------------------- runtime */
@@ -403,7 +403,7 @@ struct sp_runtime {
 
   _Alignas(SP_CACHELINE) _Atomic int shutdown;  /* parks fail with SP_ESHUTDOWN */
   _Atomic int stopping;                          /* workers exit when idle */
-  _Atomic int64_t live_foreign;                  /* +spawned outside workers; see sp__live_tasks */
+  _Atomic uint64_t spawned_foreign;              /* spawned outside workers; see sp__live_tasks */
   _Atomic uint64_t next_id;
   pthread_mutex_t done_lock;
   pthread_cond_t done_cond;

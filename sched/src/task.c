@@ -130,11 +130,24 @@ static void cancel_for_shutdown(sp_task *t, void *arg) {
   sp_cancel(t);
 }
 
-/* Exact once no worker runs a task: shutdown polls it until it reads 0. */
+/*
+ * Live tasks, read without stopping anyone: every exit counter first, then
+ * every spawn counter, all of them monotonic.  A task's spawn is counted
+ * before it is published and its exit is a release store, so an exit read
+ * here brings its spawn into the later reads.  So the result is at least
+ * the number live at the moment the exit counters were all read, and 0
+ * only if none was live then and none was spawned since.  (One signed sum
+ * per worker, as before, was not one snapshot: a spawn on one worker read
+ * before it happened and the spawner's exit on another read after could
+ * make the sum 0 with a task still live.)
+ */
 int64_t sp__live_tasks(sp_runtime *rt) {
-  int64_t n = atomic_load(&rt->live_foreign);
-  for (unsigned i = 0; i < rt->nworkers; i++) n += atomic_load(&rt->workers[i]->live);
-  return n;
+  uint64_t exited = 0, spawned = 0;
+  for (unsigned i = 0; i < rt->nworkers; i++) exited += atomic_load_explicit(&rt->workers[i]->exited, memory_order_acquire);
+  spawned = atomic_load_explicit(&rt->spawned_foreign, memory_order_acquire);
+  for (unsigned i = 0; i < rt->nworkers; i++)
+    spawned += atomic_load_explicit(&rt->workers[i]->spawned, memory_order_acquire);
+  return (int64_t)(spawned - exited);
 }
 
 int sp_runtime_free(sp_runtime *rt) {
@@ -253,11 +266,12 @@ sp_task *sp__task_create(sp_runtime *rt, sp_worker *w, const sp_spawn_opts *opts
   t->tsan_fiber = __tsan_create_fiber(0);
   __tsan_set_fiber_name(t->tsan_fiber, t->name);
 #endif
+  /* Counted before the task is published (release): see sp__live_tasks. */
   if (w)
-    atomic_store_explicit(&w->live, atomic_load_explicit(&w->live, memory_order_relaxed) + 1,
+    atomic_store_explicit(&w->spawned, atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
                           memory_order_relaxed);
   else
-    atomic_fetch_add(&rt->live_foreign, 1);
+    atomic_fetch_add(&rt->spawned_foreign, 1);
   sp__tcb_publish(t);
   return t;
 }
@@ -344,7 +358,7 @@ void sp__task_finish_exit(sp_worker *w, sp_task *t) {
   /* Release: shutdown reads the counts with acquire, so once it sees every
    * task gone it also sees everything the tasks wrote (io/ frees the state
    * its driver tasks left behind). */
-  atomic_store_explicit(&w->live, atomic_load_explicit(&w->live, memory_order_relaxed) - 1,
+  atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
                         memory_order_release);
   sp__task_release(t);
 }

@@ -206,6 +206,36 @@ Test(foreign, free_cancels_parked_tasks, .timeout = 30) {
   sp_chan_free(sd_chan);
 }
 
+/* Chains of tasks, each spawning the next and yielding (so that it may end
+ * on another worker than its child was counted on) until spawns fail. */
+static atomic_long ch_started, ch_finished;
+
+static void *chain_link(void *arg) {
+  atomic_fetch_add(&ch_started, 1);
+  sp_spawn(NULL, chain_link, arg);
+  sp_yield();
+  atomic_fetch_add(&ch_finished, 1);
+  return NULL;
+}
+
+/* sp_runtime_free returns only once no task runs any more, also while tasks
+ * keep spawning as it counts: its count of live tasks is one snapshot (a
+ * per-worker sum was not, and could read 0 with a task live).  A task that
+ * never started may be dropped; one that started has ended. */
+Test(foreign, free_waits_for_tasks_spawned_while_it_counts, .timeout = 120) {
+  for (int round = 0; round < 300; round++) {
+    atomic_store(&ch_started, 0);
+    atomic_store(&ch_finished, 0);
+    sp_runtime *rt = new_rt(2, 0);
+    for (int i = 0; i < 8; i++) ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, chain_link, NULL), 0);
+    usleep((useconds_t)(round % 7) * 100);
+    ASSERT_RC(sp_runtime_free(rt), 0);
+    long started = atomic_load(&ch_started), finished = atomic_load(&ch_finished);
+    cr_assert_eq(finished, started, "round %d: sp_runtime_free returned with %ld of %ld started tasks running",
+                 round, started - finished, started);
+  }
+}
+
 static atomic_int q_done;
 static void *sd_sleeper_once(void *arg) {
   (void)arg;
