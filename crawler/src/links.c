@@ -412,8 +412,63 @@ static const bool kept_byte[256] = {
     ['='] = true, ['/'] = true, ['!'] = true, ['?'] = true, [']'] = true, ['`'] = true,
 };
 
+/*
+ * A page's working memory, kept between pages as the parse chunks are: the
+ * nesting model, the simplified page and the moved values.  glibc
+ * consolidates its heap before any request of a KiB or more while small
+ * freed blocks wait (malloc_consolidate), which these requests made cost
+ * about 1% of a crawl.  Buffers larger than SCRATCH_KEEP are not kept.
+ */
+#define SCRATCH_KEEP (256u * 1024u)
+
+typedef struct scratch {
+  nest m;
+  char *out, *vals;
+  size_t out_cap, vals_cap;
+} scratch;
+
+static _Atomic(scratch *) spare_scratch[4];
+
+static scratch *scratch_take(void) {
+  for (size_t i = 0; i < sizeof spare_scratch / sizeof spare_scratch[0]; i++) {
+    scratch *sc = atomic_load_explicit(&spare_scratch[i], memory_order_relaxed);
+    if (sc && (sc = atomic_exchange_explicit(&spare_scratch[i], NULL, memory_order_acquire))) return sc;
+  }
+  return calloc(1, sizeof(scratch));
+}
+
+static void scratch_free(scratch *sc) {
+  free(sc->out);
+  free(sc->vals);
+  free(sc);
+}
+
+static void scratch_give(scratch *sc) {
+  if (!sc) return;
+  if (sc->out_cap > SCRATCH_KEEP) free(sc->out), sc->out = NULL, sc->out_cap = 0;
+  if (sc->vals_cap > SCRATCH_KEEP) free(sc->vals), sc->vals = NULL, sc->vals_cap = 0;
+  for (size_t i = 0; i < sizeof spare_scratch / sizeof spare_scratch[0]; i++) {
+    scratch *none = NULL;
+    if (!atomic_load_explicit(&spare_scratch[i], memory_order_relaxed) &&
+        atomic_compare_exchange_strong_explicit(&spare_scratch[i], &none, sc, memory_order_release,
+                                                memory_order_relaxed))
+      return;
+  }
+  scratch_free(sc);
+}
+
+/* Makes *buf hold need bytes (its contents are not kept). */
+static bool scratch_fit(char **buf, size_t *cap, size_t need) {
+  if (*cap >= need) return true;
+  free(*buf);
+  *buf = malloc(need);
+  *cap = *buf ? need : 0;
+  return *buf != NULL;
+}
+
 typedef struct simplified {
-  char *p; /* malloc'd, never longer than the input */
+  scratch *sc;
+  char *p; /* sc->out, never longer than the input */
   size_t len;
   char *vals;     /* href and src values moved out, NUL-terminated, back to back; NULL: none moved */
   size_t vals_len;
@@ -467,7 +522,10 @@ static bool is_movable(const char *v, size_t n) {
 /* Appends the placeholder of v[0..n), moving it to o->vals; false (nothing
  * appended) when the placeholder would be no shorter or memory is short. */
 static bool put_moved(simplified *o, size_t cap, const char *v, size_t n) {
-  if (!o->vals && !(o->vals = malloc(cap + 1))) return false;
+  if (!o->vals) {
+    if (!scratch_fit(&o->sc->vals, &o->sc->vals_cap, cap + 1)) return false;
+    o->vals = o->sc->vals;
+  }
   char *at = o->vals + o->vals_len;
   memcpy(at, v, n);
   at[n] = '\0';
@@ -588,17 +646,13 @@ static size_t markup_end(nest *m, const char *s, size_t p, size_t n, bool *drop,
 }
 
 /* The input as gumbo gets it: text shrunk, too deep start tags cut out. */
-static int simplify(const char *s, size_t n, simplified *o) {
-  nest *m = malloc(sizeof *m); /* entries are written before they are read: no zeroing */
-  if (m) m->depth = 0;
+static int simplify(const char *s, size_t n, simplified *o, scratch *sc) {
+  nest *m = &sc->m; /* entries are written before they are read: no zeroing */
+  m->depth = 0;
   memset(o, 0, sizeof *o);
-  o->p = malloc(n ? n : 1);
-  if (!m || !o->p) {
-    free(m);
-    free(o->p);
-    o->p = NULL;
-    return -ENOMEM;
-  }
+  o->sc = sc;
+  if (!scratch_fit(&sc->out, &sc->out_cap, n ? n : 1)) return -ENOMEM;
+  o->p = sc->out;
   o->may_move = !has_mark(s, n);
   size_t i = 0;
   while (i < n) {
@@ -617,7 +671,6 @@ static int simplify(const char *s, size_t n, simplified *o) {
     }
     i = next;
   }
-  free(m);
   free(o->moved.slot);
   o->moved = (strset){0};
   return 0;
@@ -794,9 +847,9 @@ static const GumboVector *children_of(const GumboNode *n) {
 }
 
 static int walk(const GumboNode *root, visit_fn visit, void *ctx) {
-  size_t cap = 256, top = 0;
-  const GumboNode **stack = malloc(cap * sizeof *stack);
-  if (!stack) return -ENOMEM;
+  const GumboNode *local[64]; /* enough for most pages, and no malloc */
+  size_t cap = sizeof local / sizeof local[0], top = 0;
+  const GumboNode **stack = local;
   stack[top++] = root;
   int rc = 0;
   while (!rc && top) {
@@ -806,16 +859,17 @@ static int walk(const GumboNode *root, visit_fn visit, void *ctx) {
     if (rc || !kids) continue;
     if (top + kids->length > cap) {
       while (top + kids->length > cap) cap *= 2;
-      const GumboNode **s = realloc(stack, cap * sizeof *stack);
+      const GumboNode **s = realloc(stack == local ? NULL : stack, cap * sizeof *stack);
       if (!s) {
         rc = -ENOMEM;
         break;
       }
+      if (stack == local) memcpy(s, local, top * sizeof *s);
       stack = s;
     }
     for (unsigned i = kids->length; i-- > 0;) stack[top++] = kids->data[i];
   }
-  free(stack);
+  if (stack != local) free(stack);
   return rc;
 }
 
@@ -1013,16 +1067,20 @@ static int extract_from(const char *html, size_t len, const char *page_url, cons
   if (!page_url || (!html && len)) return -EINVAL;
   if (!html) html = "";
   simplified in = {0};
-  int rc = exact ? 0 : simplify(html, len, &in);
-  if (rc) return rc;
+  scratch *sc = exact ? NULL : scratch_take();
+  if (!exact && !sc) return -ENOMEM;
+  int rc = exact ? 0 : simplify(html, len, &in, sc);
+  if (rc) {
+    scratch_give(sc);
+    return rc;
+  }
   arena a;
   arena_init(&a);
   GumboOutput *g = exact ? parse(&a, html, len) : parse(&a, in.p, in.len);
   moved_values mv = {in.vals, in.vals_len};
   rc = g ? extract(g->document, &mv, page_url, agent, out) : a.why;
   arena_release(&a);
-  free(in.p);
-  free(in.vals);
+  scratch_give(sc);
   if (rc) crawl_links_free(out);
   return rc;
 }
