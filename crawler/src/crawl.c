@@ -71,6 +71,8 @@ typedef struct host {
   unsigned active;
   uint64_t next_ns;    /* earliest start of the next request */
   item *head, *tail;   /* URLs to fetch, first found first */
+  long spilled;        /* more URLs to fetch, in the state database only (see page_in) */
+  int64_t loaded_seq;  /* the last of its URLs in memory (state seq); spilled ones come after */
   item *retries;       /* URLs to fetch again once their not_before has come */
   int worker;          /* the HTTP pool its transfers use */
   bool in_ring;
@@ -98,6 +100,7 @@ static struct crawler {
   char **seed_hosts;
   size_t nseed_hosts;  /* of both */
   long queued, inflight, reserved;
+  long in_memory, in_memory_peak; /* queued URLs held in memory (retries too) */
   bool stopping, finished;
   sp_sem wake;
   long nwaiting;
@@ -124,6 +127,7 @@ void crawl_config_init(crawl_config *c) {
   c->timeout_s = 30;
   c->retries = 2;
   c->max_redirects = 5;
+  c->frontier_memory = 100000;
   c->user_agent = "spindle-crawl/" CRAWL_VERSION;
 }
 
@@ -216,12 +220,17 @@ static void ring_remove(host *h) {
   h->ring_next = h->ring_prev = NULL;
 }
 
-/* A host is on the ring while it has URLs of either kind. */
+/* A host is on the ring while it has URLs of any kind. */
 static void ring_update(host *h) {
-  if (h->head || h->retries)
+  if (h->head || h->retries || h->spilled)
     ring_add(h);
   else
     ring_remove(h);
+}
+
+static void count_in_memory(long d) {
+  C.in_memory += d;
+  if (C.in_memory > C.in_memory_peak) C.in_memory_peak = C.in_memory;
 }
 
 static void host_push(host *h, item *it) {
@@ -232,6 +241,7 @@ static void host_push(host *h, item *it) {
     h->head = it;
   h->tail = it;
   C.queued++;
+  count_in_memory(1);
   ring_add(h);
 }
 
@@ -241,6 +251,7 @@ static void host_push_retry(host *h, item *it) {
   it->next = h->retries;
   h->retries = it;
   C.queued++;
+  count_in_memory(1);
   ring_add(h);
 }
 
@@ -249,6 +260,7 @@ static item *host_pop(host *h) {
   h->head = it->next;
   if (!h->head) h->tail = NULL;
   C.queued--;
+  count_in_memory(-1);
   ring_update(h);
   return it;
 }
@@ -260,6 +272,7 @@ static item *host_pop_retry(host *h, uint64_t now, uint64_t *wait_until) {
     if (it->not_before <= now) {
       *pp = it->next;
       C.queued--;
+      count_in_memory(-1);
       ring_update(h);
       return it;
     }
@@ -337,7 +350,53 @@ static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, 
   return *port > 0 && *port < 65536;
 }
 
-static int enqueue(const char *url, const char *referrer, int depth, int redirects, int flags) {
+/*
+ * With --state, the frontier's URLs are all in the database, and at most
+ * --frontier-memory of them are also in memory: once that many are, a
+ * URL queued for a host stays in the database only (the host counts it in
+ * `spilled`), and so do the host's later ones, so that its queue keeps its
+ * order.  When the host's URLs in memory run out, page_in reads the next
+ * ones back, after `loaded_seq`.  Without --state everything is in memory.
+ */
+static bool spills(const host *h) {
+  return C.state && (h->spilled || C.in_memory >= C.cfg->frontier_memory);
+}
+
+static void page_in_item(void *arg, const char *url, const char *referrer, int depth, int redirects,
+                         const char *hostkey, int64_t seq) {
+  (void)hostkey;
+  host *h = arg;
+  item *it = calloc(1, sizeof *it);
+  if (!it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
+    item_free(it);
+    return; /* stays in the database, for a later run */
+  }
+  it->depth = depth;
+  it->redirects = redirects;
+  h->spilled--;
+  C.queued--; /* host_push counts it again */
+  host_push(h, it);
+  h->loaded_seq = seq;
+}
+
+/* Reads h's next spilled URLs into memory; false if none came. */
+static bool page_in(host *h) {
+  long room = C.cfg->frontier_memory - C.in_memory;
+  long want = room < 1 ? 1 : room > 256 ? 256 : room;
+  long n = crawl_state_pending(C.state, h->key, h->loaded_seq, want, page_in_item, h);
+  if (n <= 0 && !h->head) {
+    /* The database has none of them (or could not be read): they cannot
+     * be fetched this run. */
+    fprintf(stderr, "spindle-crawl: %ld queued URLs of %s could not be read back from the state database\n",
+            h->spilled, h->key);
+    C.queued -= h->spilled;
+    h->spilled = 0;
+    ring_update(h);
+  }
+  return h->head != NULL;
+}
+
+static int enqueue(const char *url, const char *referrer, int depth, int redirects, int flags, int64_t seq) {
   char *key = NULL, scheme[16], hostname[300];
   int port = 0, r = 0;
   /* The same string always gets the same answer (its key, its scope): a
@@ -358,8 +417,20 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
   bool v6 = strchr(hostname, ':') != NULL; /* the key is also the base of its robots.txt URL */
   snprintf(hk, sizeof hk, "%s://%s%s%s:%d", scheme, v6 ? "[" : "", hostname, v6 ? "]" : "", port);
   host *h = host_get(hk);
+  if (!h) {
+    r = -1;
+    goto out;
+  }
+  if ((flags & EQ_RECORD) && C.state) seq = crawl_state_queue(C.state, key, url, referrer, depth, redirects, hk);
+  if (seq > 0 && spills(h)) {
+    h->spilled++;
+    C.queued++;
+    ring_add(h);
+    r = 1;
+    goto out;
+  }
   item *it = calloc(1, sizeof *it);
-  if (!h || !it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
+  if (!it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
     item_free(it);
     r = -1;
     goto out;
@@ -367,7 +438,7 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
   it->depth = depth;
   it->redirects = redirects;
   host_push(h, it);
-  if ((flags & EQ_RECORD) && C.state) crawl_state_queue(C.state, key, url, referrer, depth, redirects);
+  if (seq > 0) h->loaded_seq = seq;
   r = 1;
 out:
   free(key);
@@ -396,7 +467,7 @@ static const char *url_path(const char *url) {
 static item *next_allowed(host *h, uint64_t now, uint64_t *wait_until) {
   item *it = host_pop_retry(h, now, wait_until); /* allowed when first taken */
   if (it) return it;
-  while (h->head) {
+  while (h->head || (h->spilled && page_in(h))) {
     it = host_pop(h);
     if (!h->robots || crawl_robots_allowed(h->robots, url_path(it->url))) return it;
     C.sum->robots_skipped++;
@@ -690,9 +761,10 @@ static void do_page(host *h, item *it) {
     count_outcome(rc, error_kind(rc, r.curl_code), r.status, r.body_len);
     if (rc == 0 && r.status >= 300 && r.status < 400) {
       if (r.redirect_url && it->redirects < cfg->max_redirects)
-        added += enqueue(r.redirect_url, it->url, it->depth, it->redirects + 1, EQ_RECORD) > 0;
+        added += enqueue(r.redirect_url, it->url, it->depth, it->redirects + 1, EQ_RECORD, 0) > 0;
     }
-    for (size_t i = 0; parsed && i < links.n; i++) added += enqueue(links.urls[i], it->url, it->depth + 1, 0, EQ_RECORD) > 0;
+    for (size_t i = 0; parsed && i < links.n; i++)
+      added += enqueue(links.urls[i], it->url, it->depth + 1, 0, EQ_RECORD, 0) > 0;
     if (C.state) crawl_state_done(C.state, it->url, line);
   }
   /* Committed before the line is written: see state.h. */
@@ -811,9 +883,11 @@ static int add_seed(const char *url) {
   return 0;
 }
 
-static void load_state_item(void *arg, const char *url, const char *referrer, int depth, int redirects) {
+static void load_state_item(void *arg, const char *url, const char *referrer, int depth, int redirects,
+                            const char *hostkey, int64_t seq) {
   (void)arg;
-  enqueue(url, referrer, depth, redirects, EQ_LOADED);
+  /* Rows of an older spindle-crawl have no host: they stay in memory. */
+  enqueue(url, referrer, depth, redirects, EQ_LOADED, hostkey ? seq : 0);
 }
 
 static void mark_seen(void *arg, const char *key) {
@@ -831,7 +905,7 @@ static void *crawl_main(void *arg) {
     crawl_state_load(C.state, mark_seen, load_state_item, NULL);
   }
   if (C.state) crawl_state_begin(C.state);
-  for (size_t i = 0; i < C.nseed_hosts; i++) enqueue(C.seeds[i], NULL, 0, 0, EQ_RECORD);
+  for (size_t i = 0; i < C.nseed_hosts; i++) enqueue(C.seeds[i], NULL, 0, 0, EQ_RECORD, 0);
   if (C.state) crawl_state_commit(C.state);
   sp_mutex_unlock(&C.lock);
 
@@ -983,6 +1057,7 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
   }
   if (rt) sp_runtime_free(rt);
   sum->queued = C.queued;
+  sum->frontier_memory_peak = C.in_memory_peak;
   bool lost = close_outputs() < 0 || C.write_failed;
   crawler_free();
   if (err) {
@@ -1027,6 +1102,7 @@ int crawl_write_stats(const crawl_summary *s, const char *path) {
   json_object_set_new(o, "robots_unavailable", json_integer(s->robots_unavailable));
   json_object_set_new(o, "retries", json_integer(s->retries));
   json_object_set_new(o, "queued", json_integer(s->queued));
+  json_object_set_new(o, "frontier_memory_peak", json_integer(s->frontier_memory_peak));
   json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));
   json_object_set_new(o, "seconds", json_real(s->seconds));
   json_object_set_new(o, "pages_per_second", json_real(s->seconds > 0 ? (double)s->pages / s->seconds : 0));

@@ -50,6 +50,7 @@ typedef struct crawl_config {
   const char *output_path;    /* JSON lines, "-" for stdout, NULL: none */
   const char *warc_path;
   const char *state_dir;
+  long frontier_memory;       /* with state_dir: queued URLs held in memory at most (the rest stay on disk) */
   const char *stats_path;
   bool quiet;
   bool progress;              /* force the status line even when not a terminal */
@@ -67,6 +68,7 @@ typedef struct crawl_summary {
   long robots_skipped;        /* URLs disallowed by robots.txt */
   long robots_unavailable;    /* hosts whose robots.txt could not be fetched (all disallowed) */
   long queued;                /* left in the frontier (stopped early, or limits) */
+  long frontier_memory_peak;  /* most queued URLs held in memory at once */
   long retries;
   uint64_t bytes;             /* decoded body bytes */
   double seconds;

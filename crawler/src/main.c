@@ -57,6 +57,8 @@ static void usage(FILE *f) {
         "  --warc FILE          WARC 1.1 records (gzip per record), e.g. crawl.warc.gz\n"
         "  --state DIR          keep the crawl's state in DIR: run the same command\n"
         "                       again after an interruption to resume\n"
+        "  --frontier-memory N  with --state, hold at most N queued URLs in memory;\n"
+        "                       the rest wait in DIR (default 100000)\n"
         "  --stats FILE         the final summary as JSON\n"
         "  --quiet              no status line, no summary\n"
         "  --progress           the status line even when stderr is not a terminal\n"
@@ -232,7 +234,7 @@ static void on_sigint(int sig) {
 enum {
   O_ALLOW = 256, O_ANY, O_INCLUDE, O_EXCLUDE, O_MAXPAGES, O_MAXDEPTH, O_MAXBYTES, O_MAXTIME, O_MAXREDIR, O_UA,
   O_PERHOST, O_DELAY, O_CONC, O_WORKERS, O_TIMEOUT, O_RETRIES, O_DNS, O_RESOLVE, O_HEADER, O_INSECURE, O_OUTPUT,
-  O_WARC, O_STATE, O_STATS, O_QUIET, O_PROGRESS, O_ROBOTS, O_HELP, O_VERSION, O_NORMALIZE
+  O_WARC, O_STATE, O_STATS, O_QUIET, O_PROGRESS, O_ROBOTS, O_HELP, O_VERSION, O_NORMALIZE, O_FRONTIER
 };
 
 static const struct option options[] = {
@@ -251,6 +253,7 @@ static const struct option options[] = {
     {"quiet", no_argument, 0, O_QUIET},              {"progress", no_argument, 0, O_PROGRESS},
     {"robots-check", required_argument, 0, O_ROBOTS}, {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},          {"normalize", no_argument, 0, O_NORMALIZE},
+    {"frontier-memory", required_argument, 0, O_FRONTIER},
     {0, 0, 0, 0},
 };
 
@@ -339,6 +342,10 @@ int main(int argc, char **argv) {
     case O_OUTPUT: cfg.output_path = a; break;
     case O_WARC: cfg.warc_path = a; break;
     case O_STATE: cfg.state_dir = a; break;
+    case O_FRONTIER:
+      if (parse_long(a, 1, 1L << 40, &l)) return bad("--frontier-memory wants a positive number, not '%s'", a);
+      cfg.frontier_memory = l;
+      break;
     case O_STATS: cfg.stats_path = a; break;
     case O_QUIET: cfg.quiet = true; break;
     case O_PROGRESS: cfg.progress = true; break;

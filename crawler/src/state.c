@@ -16,7 +16,7 @@
 
 struct crawl_state {
   sqlite3 *db;
-  sqlite3_stmt *queue, *done;
+  sqlite3_stmt *queue, *done, *pending;
   int depth; /* begin nesting: only the outermost begins and commits */
 };
 
@@ -31,8 +31,14 @@ static const char *const schema =
     "  depth INTEGER NOT NULL,"
     "  redirects INTEGER NOT NULL,"
     "  done INTEGER NOT NULL DEFAULT 0,"
-    "  line TEXT);"                   /* the output line, once done */
+    "  line TEXT,"                    /* the output line, once done */
+    "  host TEXT);"                   /* scheme://host:port, for paging the frontier in */
     "CREATE INDEX IF NOT EXISTS urls_by_url ON urls(url);";
+
+/* After the host column exists (state made by an older spindle-crawl gets
+ * it, NULL in its rows, which are then never paged out). */
+static const char *const pending_index =
+    "CREATE INDEX IF NOT EXISTS urls_pending ON urls(host, seq) WHERE done = 0;";
 
 static bool exec(crawl_state *s, const char *sql) {
   char *err = NULL;
@@ -40,6 +46,15 @@ static bool exec(crawl_state *s, const char *sql) {
   fprintf(stderr, "spindle-crawl: state database: %s\n", err ? err : sqlite3_errmsg(s->db));
   sqlite3_free(err);
   return false;
+}
+
+static bool add_host_column(crawl_state *s) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT host FROM urls LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_finalize(st);
+    return true;
+  }
+  return exec(s, "ALTER TABLE urls ADD COLUMN host TEXT");
 }
 
 crawl_state *crawl_state_open(const char *dir) {
@@ -53,10 +68,14 @@ crawl_state *crawl_state_open(const char *dir) {
   snprintf(path, sizeof path, "%s/state.sqlite", dir);
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
           SQLITE_OK ||
-      !exec(s, schema) ||
+      !exec(s, schema) || !add_host_column(s) || !exec(s, pending_index) ||
       sqlite3_prepare_v2(s->db,
-                         "INSERT OR IGNORE INTO urls(key, url, referrer, depth, redirects) VALUES (?,?,?,?,?)", -1,
-                         &s->queue, NULL) != SQLITE_OK ||
+                         "INSERT OR IGNORE INTO urls(key, url, referrer, depth, redirects, host) VALUES (?,?,?,?,?,?)",
+                         -1, &s->queue, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db,
+                         "SELECT url, referrer, depth, redirects, seq FROM urls"
+                         " WHERE host = ? AND done = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                         -1, &s->pending, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->db, "UPDATE urls SET done = 1, line = ? WHERE url = ? AND done = 0", -1, &s->done,
                          NULL) != SQLITE_OK) {
     fprintf(stderr, "spindle-crawl: cannot open state database %s: %s\n", path,
@@ -72,6 +91,7 @@ void crawl_state_close(crawl_state *s) {
   if (!s) return;
   sqlite3_finalize(s->queue);
   sqlite3_finalize(s->done);
+  sqlite3_finalize(s->pending);
   sqlite3_close(s->db);
   free(s);
 }
@@ -91,20 +111,38 @@ long crawl_state_pages_done(crawl_state *s) {
   return count(s, "SELECT COUNT(*) FROM urls WHERE done = 1 AND line IS NOT NULL");
 }
 
-void crawl_state_load(crawl_state *s, void (*seen)(void *, const char *),
-                      void (*item)(void *, const char *, const char *, int, int), void *arg) {
+void crawl_state_load(crawl_state *s, void (*seen)(void *, const char *), crawl_state_item_fn item, void *arg) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT key, url, referrer, depth, redirects, done FROM urls ORDER BY seq", -1, &st,
-                         NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT key, url, referrer, depth, redirects, done, host, seq FROM urls ORDER BY seq",
+                         -1, &st, NULL) != SQLITE_OK)
     return;
   while (sqlite3_step(st) == SQLITE_ROW) {
     const char *key = (const char *)sqlite3_column_text(st, 0);
     seen(arg, key);
     if (!sqlite3_column_int(st, 5))
       item(arg, (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-           sqlite3_column_int(st, 3), sqlite3_column_int(st, 4));
+           sqlite3_column_int(st, 3), sqlite3_column_int(st, 4), (const char *)sqlite3_column_text(st, 6),
+           sqlite3_column_int64(st, 7));
   }
   sqlite3_finalize(st);
+}
+
+long crawl_state_pending(crawl_state *s, const char *host, int64_t after, long limit, crawl_state_item_fn item,
+                         void *arg) {
+  sqlite3_bind_text(s->pending, 1, host, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s->pending, 2, after);
+  sqlite3_bind_int64(s->pending, 3, limit);
+  long n = 0;
+  int rc;
+  while ((rc = sqlite3_step(s->pending)) == SQLITE_ROW) {
+    item(arg, (const char *)sqlite3_column_text(s->pending, 0), (const char *)sqlite3_column_text(s->pending, 1),
+         sqlite3_column_int(s->pending, 2), sqlite3_column_int(s->pending, 3), host,
+         sqlite3_column_int64(s->pending, 4));
+    n++;
+  }
+  sqlite3_reset(s->pending);
+  sqlite3_clear_bindings(s->pending);
+  return rc == SQLITE_DONE ? n : -1;
 }
 
 void crawl_state_begin(crawl_state *s) {
@@ -116,8 +154,8 @@ int crawl_state_commit(crawl_state *s) {
   return exec(s, "COMMIT") ? 0 : -1;
 }
 
-void crawl_state_queue(crawl_state *s, const char *key, const char *url, const char *referrer, int depth,
-                       int redirects) {
+int64_t crawl_state_queue(crawl_state *s, const char *key, const char *url, const char *referrer, int depth,
+                          int redirects, const char *host) {
   sqlite3_bind_text(s->queue, 1, key, -1, SQLITE_STATIC);
   sqlite3_bind_text(s->queue, 2, url, -1, SQLITE_STATIC);
   if (referrer)
@@ -126,8 +164,10 @@ void crawl_state_queue(crawl_state *s, const char *key, const char *url, const c
     sqlite3_bind_null(s->queue, 3);
   sqlite3_bind_int(s->queue, 4, depth);
   sqlite3_bind_int(s->queue, 5, redirects);
-  sqlite3_step(s->queue);
+  sqlite3_bind_text(s->queue, 6, host, -1, SQLITE_STATIC);
+  bool added = sqlite3_step(s->queue) == SQLITE_DONE && sqlite3_changes(s->db) > 0;
   sqlite3_reset(s->queue);
+  return added ? sqlite3_last_insert_rowid(s->db) : 0;
 }
 
 void crawl_state_done(crawl_state *s, const char *url, const char *line) {

@@ -17,6 +17,7 @@
 #define SPINDLE_CRAWL_STATE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct crawl_state crawl_state;
 
@@ -29,10 +30,20 @@ bool crawl_state_is_new(crawl_state *s);
 /* URLs done with an output line: the pages a resumed crawl has attempted. */
 long crawl_state_pages_done(crawl_state *s);
 
-/* Calls seen(arg, key) for every URL ever queued and item(arg, url,
- * referrer, depth, redirects) for those not done, in queue order. */
-void crawl_state_load(crawl_state *s, void (*seen)(void *, const char *),
-                      void (*item)(void *, const char *, const char *, int, int), void *arg);
+/* A queued URL: as found, referrer, depth, redirect hops, its host key
+ * ("scheme://host:port"; NULL in rows of an older spindle-crawl) and its
+ * place in the queue (seq, increasing). */
+typedef void (*crawl_state_item_fn)(void *arg, const char *url, const char *referrer, int depth, int redirects,
+                                    const char *host, int64_t seq);
+
+/* Calls seen(arg, key) for every URL ever queued and item() for those not
+ * done, in queue order. */
+void crawl_state_load(crawl_state *s, void (*seen)(void *, const char *), crawl_state_item_fn item, void *arg);
+
+/* Pages the frontier in: calls item() for up to limit URLs of host not done
+ * whose seq is above after, in queue order.  Returns how many, or -1. */
+long crawl_state_pending(crawl_state *s, const char *host, int64_t after, long limit, crawl_state_item_fn item,
+                         void *arg);
 
 /* Appends to the JSON-lines file at path the lines of done URLs it lacks. */
 int crawl_state_reconcile(crawl_state *s, const char *path);
@@ -40,8 +51,9 @@ int crawl_state_reconcile(crawl_state *s, const char *path);
 /* A page's outcome, between begin and commit: queue new URLs, mark URLs
  * done (line may be NULL: no output line, e.g. disallowed by robots.txt). */
 void crawl_state_begin(crawl_state *s);
-void crawl_state_queue(crawl_state *s, const char *key, const char *url, const char *referrer, int depth,
-                       int redirects);
+/* Returns the new URL's seq, 0 if its key was there already. */
+int64_t crawl_state_queue(crawl_state *s, const char *key, const char *url, const char *referrer, int depth,
+                          int redirects, const char *host);
 void crawl_state_done(crawl_state *s, const char *url, const char *line);
 int crawl_state_commit(crawl_state *s);
 

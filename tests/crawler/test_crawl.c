@@ -89,14 +89,53 @@ static void check_no_duplicates(const crawl_out *o) {
 
 /* A full crawl fetches exactly the reachable set: every expected URL, no
  * other, nothing disallowed by robots.txt, each once. */
+static void check_exact_set(const char *out);
+
 Test(crawl, exact_reachable_set, .init = start_site, .fini = stop_site, .timeout = 120) {
-  char out[800], stats[800], p[800];
+  char out[800], stats[800];
   path_in(out, sizeof out, work, "out.jsonl");
   path_in(stats, sizeof stats, work, "stats.json");
   const char *argv[] = {"--allow-domain", "demo.test", "--dns-server", dns_arg, "--output", out, "--stats", stats,
                         "--quiet", "--concurrency", "32", seed, NULL};
   int rc = crawl_exec(argv, work, 100);
   cr_assert_eq(rc, 0, "spindle-crawl exited %d (see %s/crawl.stderr)", rc, work);
+  check_exact_set(out);
+  struct stat st;
+  cr_assert_eq(stat(stats, &st), 0, "no --stats file");
+}
+
+/* The stats file's frontier_memory_peak. */
+static long memory_peak(const char *stats) {
+  char buf[8192] = "";
+  FILE *f = fopen(stats, "r");
+  cr_assert_not_null(f, "no --stats file %s", stats);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  const char *at = strstr(buf, "\"frontier_memory_peak\":");
+  cr_assert_not_null(at, "no frontier_memory_peak in %s", buf);
+  return strtol(at + strlen("\"frontier_memory_peak\":"), NULL, 10);
+}
+
+/* With --state and a small --frontier-memory, queued URLs wait in the state
+ * database and are read back in order: the same exact set, with at most
+ * the budget (plus one per host paging in while it is spent) in memory. */
+Test(crawl, frontier_pages_to_disk, .init = start_site, .fini = stop_site, .timeout = 120) {
+  char out[800], stats[800], state[800];
+  path_in(out, sizeof out, work, "paged.jsonl");
+  path_in(stats, sizeof stats, work, "paged-stats.json");
+  path_in(state, sizeof state, work, "paged-state");
+  const char *argv[] = {"--allow-domain", "demo.test", "--dns-server", dns_arg, "--output", out, "--stats", stats,
+                        "--state", state, "--frontier-memory", "5", "--quiet", "--concurrency", "32", seed, NULL};
+  int rc = crawl_exec(argv, work, 100);
+  cr_assert_eq(rc, 0, "spindle-crawl exited %d (see %s/crawl.stderr)", rc, work);
+  check_exact_set(out);
+  long peak = memory_peak(stats);
+  cr_assert(peak >= 1 && peak <= 5 + 4, "%ld queued URLs in memory at once with --frontier-memory 5 (4 hosts)", peak);
+}
+
+static void check_exact_set(const char *out) {
+  char p[800];
   crawl_out o;
   cr_assert_eq(crawl_out_read(&o, out), 0);
   cr_assert_eq(o.bad, 0, "%zu malformed output lines", o.bad);
@@ -118,8 +157,6 @@ Test(crawl, exact_reachable_set, .init = start_site, .fini = stop_site, .timeout
   for (size_t i = 0; i < o.n; i++)
     cr_assert(!key_in(&disallowed, o.v[i].url), "fetched a URL robots.txt disallows: %s", o.v[i].url);
   cr_assert_eq(o.n, got200.n + got404.n, "other outcomes: %zu lines, %zu 200s, %zu 404s", o.n, got200.n, got404.n);
-  struct stat st;
-  cr_assert_eq(stat(stats, &st), 0, "no --stats file");
   strset_free(&expected);
   strset_free(&exp404);
   strset_free(&disallowed);
@@ -187,8 +224,10 @@ Test(crawl, kill_and_resume, .init = start_site, .fini = stop_site, .timeout = 1
   path_in(out, sizeof out, work, "resume.jsonl");
   path_in(state, sizeof state, work, "state");
   /* --delay keeps it slow enough to be killed mid-way */
+  /* --frontier-memory 3: most of the frontier waits in the state database,
+   * and the resumed run reads it back from there too */
   const char *argv[] = {"--allow-domain", "demo.test", "--dns-server", dns_arg, "--output", out, "--state", state,
-                        "--quiet", "--delay", "0.01", "--per-host", "1", seed, NULL};
+                        "--quiet", "--delay", "0.01", "--per-host", "1", "--frontier-memory", "3", seed, NULL};
   pid_t pid = crawl_spawn(argv, work);
   cr_assert(pid > 0);
   for (int i = 0; i < 3000 && count_lines(out) < 60; i++) usleep(10000);
