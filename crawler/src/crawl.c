@@ -110,6 +110,8 @@ static struct crawler {
   crawl_warc *warc;
   bool warc_failed, write_failed;
   crawl_state *state;
+  crawl_state *spill;  /* where the frontier's overflow waits: state, or a temporary file */
+  bool spill_failed;   /* the temporary file could not be made: everything stays in memory */
   crawl_summary *sum;
   unsigned nworkers;
 } C;
@@ -351,15 +353,20 @@ static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, 
 }
 
 /*
- * With --state, the frontier's URLs are all in the database, and at most
- * --frontier-memory of them are also in memory: once that many are, a
- * URL queued for a host stays in the database only (the host counts it in
+ * At most --frontier-memory queued URLs are held in memory: once that many
+ * are, a URL queued for a host waits on disk only (the host counts it in
  * `spilled`), and so do the host's later ones, so that its queue keeps its
  * order.  When the host's URLs in memory run out, page_in reads the next
- * ones back, after `loaded_seq`.  Without --state everything is in memory.
+ * ones back, after `loaded_seq`.  On disk means the state database with
+ * --state (which holds every queued URL anyway), else a temporary file made
+ * at the first spill.
  */
-static bool spills(const host *h) {
-  return C.state && (h->spilled || C.in_memory >= C.cfg->frontier_memory);
+static bool spills(const host *h) { return h->spilled || C.in_memory >= C.cfg->frontier_memory; }
+
+/* The spill store, made when first needed; NULL if it cannot be. */
+static crawl_state *spill_store(void) {
+  if (!C.spill && !C.spill_failed && !(C.spill = crawl_state_open_spill())) C.spill_failed = true;
+  return C.spill;
 }
 
 static void page_in_item(void *arg, const char *url, const char *referrer, int depth, int redirects,
@@ -383,7 +390,7 @@ static void page_in_item(void *arg, const char *url, const char *referrer, int d
 static bool page_in(host *h) {
   long room = C.cfg->frontier_memory - C.in_memory;
   long want = room < 1 ? 1 : room > 256 ? 256 : room;
-  long n = crawl_state_pending(C.state, h->key, h->loaded_seq, want, page_in_item, h);
+  long n = crawl_state_pending(C.spill, h->key, h->loaded_seq, want, page_in_item, h);
   if (n <= 0 && !h->head) {
     /* The database has none of them (or could not be read): they cannot
      * be fetched this run. */
@@ -422,6 +429,9 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
     goto out;
   }
   if ((flags & EQ_RECORD) && C.state) seq = crawl_state_queue(C.state, key, url, referrer, depth, redirects, hk);
+  /* Without --state a URL reaches the disk only when it spills. */
+  if (!C.state && spills(h) && spill_store())
+    seq = crawl_state_queue(C.spill, key, url, referrer, depth, redirects, hk);
   if (seq > 0 && spills(h)) {
     h->spilled++;
     C.queued++;
@@ -970,6 +980,7 @@ static int open_outputs(const crawl_config *cfg) {
   if (cfg->state_dir) {
     C.state = crawl_state_open(cfg->state_dir);
     if (!C.state) return -1; /* it printed why */
+    C.spill = C.state;
     resuming = crawl_state_pages_done(C.state) >= 0 && !crawl_state_is_new(C.state);
   }
   if (cfg->output_path && strcmp(cfg->output_path, "-") == 0) {
@@ -1010,10 +1021,12 @@ static int close_outputs(void) {
   if (C.out && C.out != stdout && fclose(C.out) != 0) rc = -1;
   if (C.out == stdout && fflush(stdout) != 0) rc = -1;
   if (C.warc && crawl_warc_close(C.warc) != 0) rc = -1;
+  if (C.spill && C.spill != C.state) crawl_state_close(C.spill);
   if (C.state) crawl_state_close(C.state);
   C.out = NULL;
   C.warc = NULL;
-  C.state = NULL;
+  C.state = C.spill = NULL;
+  C.spill_failed = false;
   return rc;
 }
 

@@ -20,9 +20,9 @@ struct crawl_state {
   int depth; /* begin nesting: only the outermost begins and commits */
 };
 
+static const char *const durable = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;";
+
 static const char *const schema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=OFF;"
     "CREATE TABLE IF NOT EXISTS urls("
     "  seq INTEGER PRIMARY KEY,"      /* queue order */
     "  key TEXT NOT NULL UNIQUE,"     /* normalised URL: the dedupe key */
@@ -57,6 +57,47 @@ static bool add_host_column(crawl_state *s) {
   return exec(s, "ALTER TABLE urls ADD COLUMN host TEXT");
 }
 
+/* Prepares s's statements over an open database with the schema. */
+static bool prepare_all(crawl_state *s) {
+  return sqlite3_prepare_v2(s->db,
+                            "INSERT OR IGNORE INTO urls(key, url, referrer, depth, redirects, host) VALUES (?,?,?,?,?,?)",
+                            -1, &s->queue, NULL) == SQLITE_OK &&
+         sqlite3_prepare_v2(s->db,
+                            "SELECT url, referrer, depth, redirects, seq FROM urls"
+                            " WHERE host = ? AND done = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                            -1, &s->pending, NULL) == SQLITE_OK &&
+         sqlite3_prepare_v2(s->db, "UPDATE urls SET done = 1, line = ? WHERE url = ? AND done = 0", -1, &s->done,
+                            NULL) == SQLITE_OK;
+}
+
+crawl_state *crawl_state_open_spill(void) {
+  const char *tmp = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/spindle-crawl-frontier-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    fprintf(stderr, "spindle-crawl: cannot create a file for the frontier in %s: %s\n", tmp && *tmp ? tmp : "/tmp",
+            strerror(errno));
+    return NULL;
+  }
+  close(fd);
+  crawl_state *s = calloc(1, sizeof *s);
+  bool ok = s && sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) == SQLITE_OK &&
+            /* no journal: nothing here outlives the process */
+            exec(s, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;") && exec(s, schema) &&
+            exec(s, pending_index) && prepare_all(s);
+  /* The open database keeps the file; its name goes now, so that no exit
+   * path leaves it behind. */
+  unlink(path);
+  if (!ok) {
+    fprintf(stderr, "spindle-crawl: cannot set up the frontier file: %s\n",
+            s && s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    crawl_state_close(s);
+    return NULL;
+  }
+  return s;
+}
+
 crawl_state *crawl_state_open(const char *dir) {
   if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
     fprintf(stderr, "spindle-crawl: cannot create state directory %s: %s\n", dir, strerror(errno));
@@ -68,16 +109,7 @@ crawl_state *crawl_state_open(const char *dir) {
   snprintf(path, sizeof path, "%s/state.sqlite", dir);
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
           SQLITE_OK ||
-      !exec(s, schema) || !add_host_column(s) || !exec(s, pending_index) ||
-      sqlite3_prepare_v2(s->db,
-                         "INSERT OR IGNORE INTO urls(key, url, referrer, depth, redirects, host) VALUES (?,?,?,?,?,?)",
-                         -1, &s->queue, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-                         "SELECT url, referrer, depth, redirects, seq FROM urls"
-                         " WHERE host = ? AND done = 0 AND seq > ? ORDER BY seq LIMIT ?",
-                         -1, &s->pending, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db, "UPDATE urls SET done = 1, line = ? WHERE url = ? AND done = 0", -1, &s->done,
-                         NULL) != SQLITE_OK) {
+      !exec(s, durable) || !exec(s, schema) || !add_host_column(s) || !exec(s, pending_index) || !prepare_all(s)) {
     fprintf(stderr, "spindle-crawl: cannot open state database %s: %s\n", path,
             s->db ? sqlite3_errmsg(s->db) : "out of memory");
     crawl_state_close(s);

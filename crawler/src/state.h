@@ -23,6 +23,10 @@ typedef struct crawl_state crawl_state;
 
 /* Opens (creating) DIR/state.sqlite; NULL with a message on stderr. */
 crawl_state *crawl_state_open(const char *dir);
+/* A database for the frontier alone, for a crawl without DIR: a file in
+ * $TMPDIR (else /tmp), unlinked at once, no journal.  Only
+ * crawl_state_queue and crawl_state_pending are used on it. */
+crawl_state *crawl_state_open_spill(void);
 void crawl_state_close(crawl_state *s);
 
 /* Whether the state holds no URL yet (a new crawl). */

@@ -6,6 +6,7 @@
 #include "crawler/crawl_harness.h"
 #include "url.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,6 +133,33 @@ Test(crawl, frontier_pages_to_disk, .init = start_site, .fini = stop_site, .time
   check_exact_set(out);
   long peak = memory_peak(stats);
   cr_assert(peak >= 1 && peak <= 5 + 4, "%ld queued URLs in memory at once with --frontier-memory 5 (4 hosts)", peak);
+}
+
+/* Without --state the overflow waits in a temporary file, which is gone
+ * when the crawl ends (it is unlinked as soon as it is opened). */
+Test(crawl, frontier_pages_to_a_temporary_file, .init = start_site, .fini = stop_site, .timeout = 120) {
+  char out[800], stats[800], tmp[800];
+  path_in(out, sizeof out, work, "spilled.jsonl");
+  path_in(stats, sizeof stats, work, "spilled-stats.json");
+  path_in(tmp, sizeof tmp, work, "tmp");
+  cr_assert_eq(mkdir(tmp, 0700), 0);
+  setenv("TMPDIR", tmp, 1);
+  const char *argv[] = {"--allow-domain", "demo.test", "--dns-server", dns_arg, "--output", out, "--stats", stats,
+                        "--frontier-memory", "5", "--quiet", "--concurrency", "32", seed, NULL};
+  int rc = crawl_exec(argv, work, 100);
+  unsetenv("TMPDIR");
+  cr_assert_eq(rc, 0, "spindle-crawl exited %d (see %s/crawl.stderr)", rc, work);
+  check_exact_set(out);
+  long peak = memory_peak(stats);
+  cr_assert(peak >= 1 && peak <= 5 + 4, "%ld queued URLs in memory at once with --frontier-memory 5 (4 hosts)", peak);
+  DIR *d = opendir(tmp);
+  cr_assert_not_null(d);
+  struct dirent *e;
+  int left = 0;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) left++;
+  closedir(d);
+  cr_assert_eq(left, 0, "%d files left in TMPDIR after the crawl", left);
 }
 
 static void check_exact_set(const char *out) {
