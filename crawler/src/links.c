@@ -397,8 +397,9 @@ static int set_add(strset *set, const char *s) {
  * ends "in head", is foster-parented in tables, turns frameset-ok off), and
  * only through the first whitespace byte and the first other one in a run.
  * So each run of plain text that the model reads as text in the data state
- * becomes at most two bytes: its first byte if that is whitespace, then an
- * 'x' if any byte is not.
+ * becomes at most two bytes: its first byte if that is whitespace, then a
+ * '.' if any byte is not (not a letter: after a '<' that is text, a letter
+ * would start a tag).
  *
  * Where the model misreads the tokenizer's state (text really inside a
  * tag, comment or escaped script), the shrinking must not move a state's
@@ -515,6 +516,9 @@ static bool is_movable(const char *v, size_t n) {
     unsigned char c = (unsigned char)v[i];
     if (c == '&' || c == 0x7f || (c < 0x20 && c != '\t' && c != '\n')) return false;
     if (c > 0x7f) return false;
+    /* as for dropped tags: where the model misreads raw text as a tag, the
+     * value could hold the real end tag (</script>) */
+    if (c == '<') return false;
   }
   return true;
 }
@@ -599,7 +603,7 @@ static void put_text(simplified *o, const char *s, size_t i, size_t end) {
     if (after_amp) put(o, s + i, j - i);
     else {
       if (is_space(s[i])) o->p[o->len++] = s[i];
-      if (text) o->p[o->len++] = 'x';
+      if (text) o->p[o->len++] = '.'; /* not a letter: after a '<' that is text, no tag may start */
     }
     after_amp = false;
     i = j;

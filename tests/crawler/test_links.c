@@ -122,6 +122,12 @@ static const links_case cases[] = {
     {"<head></head>&#65;<frameset><frame src=f></frameset>", NULL, false, false, NULL, {NULL}},
     /* 33: "</" and a non-letter open a bogus comment up to the first '>' */
     {"</ x <a href=in>text<a href=out>", NULL, false, false, NULL, {"http://h.example/dir/out"}},
+    /* a '<' that is text, then text: no tag may start there */
+    {"<p>I <3 you <a href=/target>t</a> and a<0.5 <a href=\"/second\">s</a> <$ <# <\xc3\xa9 <a href=third>x</a></p>",
+     NULL, false, false, NULL, {"http://h.example/target", "http://h.example/second", "http://h.example/dir/third"}},
+    /* an HTML element breaks out of <math>, so <script> is raw text: its
+     * "attribute" holds the real </script> */
+    {"<math><b><script><t href=</script><a href=e>", NULL, false, false, NULL, {"http://h.example/dir/e"}},
     /* 34: stray text in a table is foster-parented, with the link after it,
      * before the table; whitespace is not */
     {"<table> <tr><td>cell text<a href=c></a></td></tr>stray words<a href=d></a></table>", NULL, false, false, NULL,
@@ -235,6 +241,8 @@ static const char *const pieces[] = {
     "<a href=\"tab\tand\nnewline%d\">", "<a href=\"cr\rhere%d\">", "<a href=caf\xc3\xa9-%d>",
     "<a href = \"spaced-value-%d\" >", "<a href=unquoted-long-%d/>", "<base href=/base-long-path-%d/>",
     "<frameset><frame src=frame-long-%d>", "<a href=''>", "<a href=>", "<area href=\"/area-long-%d\">",
+    /* a '<' that is text, followed by text of every kind */
+    "<3", " <0.5 ", "a<b", "<$", "<#", "<.", "<\xc3\xa9", "<_", "< x", "<t href=</script>",
 };
 
 static void same_links(const char *doc, size_t len, uint64_t k) {
