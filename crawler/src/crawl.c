@@ -72,6 +72,7 @@ typedef struct host {
   uint64_t next_ns;    /* earliest start of the next request */
   item *head, *tail;   /* URLs to fetch, first found first */
   long spilled;        /* more URLs to fetch, in the state database only (see page_in) */
+  bool no_spill;       /* reading back failed once: its URLs stay in memory */
   int64_t loaded_seq;  /* the last of its URLs in memory (state seq); spilled ones come after */
   item *retries;       /* URLs to fetch again once their not_before has come */
   int worker;          /* the HTTP pool its transfers use */
@@ -361,7 +362,9 @@ static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, 
  * --state (which holds every queued URL anyway), else a temporary file made
  * at the first spill.
  */
-static bool spills(const host *h) { return h->spilled || C.in_memory >= C.cfg->frontier_memory; }
+static bool spills(const host *h) {
+  return !h->no_spill && (h->spilled || C.in_memory >= C.cfg->frontier_memory);
+}
 
 /* The spill store, made when first needed; NULL if it cannot be. */
 static crawl_state *spill_store(void) {
@@ -373,6 +376,7 @@ static void page_in_item(void *arg, const char *url, const char *referrer, int d
                          const char *hostkey, int64_t seq) {
   (void)hostkey;
   host *h = arg;
+  if (h->spilled <= 0) return; /* cannot happen: every row read back was counted when it spilled */
   item *it = calloc(1, sizeof *it);
   if (!it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
     item_free(it);
@@ -392,12 +396,14 @@ static bool page_in(host *h) {
   long want = room < 1 ? 1 : room > 256 ? 256 : room;
   long n = crawl_state_pending(C.spill, h->key, h->loaded_seq, want, page_in_item, h);
   if (n <= 0 && !h->head) {
-    /* The database has none of them (or could not be read): they cannot
-     * be fetched this run. */
-    fprintf(stderr, "spindle-crawl: %ld queued URLs of %s could not be read back from the state database\n",
-            h->spilled, h->key);
+    /* The database has none of them, or could not be read: they cannot be
+     * fetched this run, and the host keeps its later URLs in memory (rows
+     * left behind must never be read back as new ones). */
+    fprintf(stderr, "spindle-crawl: %ld queued URLs of %s could not be read back from %s\n", h->spilled, h->key,
+            C.state ? "the state database" : "the frontier file");
     C.queued -= h->spilled;
     h->spilled = 0;
+    h->no_spill = true;
     ring_update(h);
   }
   return h->head != NULL;
