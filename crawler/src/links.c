@@ -26,7 +26,9 @@
 
 #include <errno.h>
 #include <gumbo.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -711,7 +713,7 @@ typedef struct arena {
   chunk *chunks;      /* the current one first */
   size_t live, allocs; /* bytes held: chunks whole, large blocks while live */
   uint64_t cpu_start; /* 0 until the first check: most pages never make one */
-  jmp_buf *bail;
+  sigjmp_buf *bail;
   int why; /* the error longjmp'd with */
 } arena;
 
@@ -723,7 +725,7 @@ static uint64_t thread_cpu_ns(void) {
 
 static _Noreturn void arena_bail(arena *a, int why) {
   a->why = why;
-  longjmp(*a->bail, 1);
+  siglongjmp(*a->bail, 1);
 }
 
 /*
@@ -824,17 +826,58 @@ static void arena_release(arena *a) {
   a->live = 0;
 }
 
+/*
+ * Debian's gumbo is built with assertions, and some hostile markup trips
+ * one (<table><math><select><mi><select><td>: parser.c:714), which would
+ * abort the whole crawl.  The parse runs with a SIGABRT handler that, on
+ * the thread in the parse, jumps back out of it: gumbo keeps no state
+ * outside the arena, which frees it all.  glibc's abort() allows this (it
+ * releases its lock before raising, for handlers that do not return), and
+ * SA_NODEFER leaves SIGABRT unblocked after the jump.  Elsewhere the handler
+ * restores what was there before and aborts as usual.
+ */
+static _Thread_local arena *parsing;
+static struct sigaction abort_before;
+static pthread_once_t abort_once = PTHREAD_ONCE_INIT;
+
+static void on_abort(int sig) {
+  arena *a = parsing;
+  if (a) {
+    parsing = NULL;
+    a->why = -EPROTO;
+    siglongjmp(*a->bail, 1);
+  }
+  sigaction(sig, &abort_before, NULL);
+  raise(sig);
+}
+
+static void install_abort_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_abort;
+  sa.sa_flags = SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGABRT, &sa, &abort_before);
+}
+
 /* Parses html within the budget: the output, or NULL and a->why. */
 static GumboOutput *parse(arena *a, const char *html, size_t len) {
-  jmp_buf bail;
+  pthread_once(&abort_once, install_abort_handler);
+  sigjmp_buf bail; /* no signal mask saved: that would be a system call per page */
   a->bail = &bail;
-  if (setjmp(bail)) return NULL;
+  if (sigsetjmp(bail, 0)) {
+    parsing = NULL;
+    return NULL;
+  }
   GumboOptions o = kGumboDefaultOptions;
   o.allocator = arena_alloc;
   o.deallocator = arena_free;
   o.userdata = a;
   o.max_errors = 0;
-  return gumbo_parse_with_options(&o, html, len);
+  parsing = a;
+  GumboOutput *g = gumbo_parse_with_options(&o, html, len);
+  parsing = NULL;
+  return g;
 }
 
 /* ------------------------------------------------ tree walking */

@@ -44,8 +44,10 @@ typedef struct crawl_links {
  *    deeper than 512 open elements are dropped (those of links, base and
  *    meta never are); a parse that takes over 2 s of CPU time or 1 GiB of
  *    memory is abandoned: gumbo's tree builder is quadratic in depth.
- * Errors: -ENOMEM; -ETIMEDOUT for a parse abandoned for time; -EINVAL for
- * a NULL out or page_url.  On error *out is empty (nothing to free). */
+ * Errors: -ENOMEM; -ETIMEDOUT for a parse abandoned for time; -EPROTO when
+ * gumbo failed one of its own assertions on the page (the parse is
+ * abandoned, not the process; glibc still prints the assertion); -EINVAL
+ * for a NULL out or page_url.  On error *out is empty (nothing to free). */
 int crawl_links_extract(const char *html, size_t len, const char *page_url, const char *agent, crawl_links *out);
 /* crawl_links_extract with gumbo given html exactly as it is: no text
  * shrinking and no nesting cap (so no defence against deep nesting).  The

@@ -272,6 +272,23 @@ Test(links, prefilter_matches_exact_parse, .timeout = 300) {
   }
 }
 
+/* Debian's gumbo asserts on some hostile markup; the parse is abandoned
+ * (-EPROTO) instead of the process, and the next parse works. */
+Test(links, gumbo_assertion_is_caught, .timeout = 30) {
+  static const char trap[] = "<table><math><select><mi><select><td>";
+  for (int round = 0; round < 3; round++) {
+    crawl_links l;
+    int rc = crawl_links_extract(trap, sizeof trap - 1, PAGE, AGENT, &l);
+    cr_assert_eq(rc, -EPROTO, "round %d: rc %d, want -EPROTO", round, rc);
+    cr_assert_eq(l.n, 0);
+    const char ok[] = "<a href=after>";
+    cr_assert_eq(crawl_links_extract(ok, sizeof ok - 1, PAGE, AGENT, &l), 0);
+    cr_assert_eq(l.n, 1);
+    cr_assert_str_eq(l.urls[0], "http://h.example/dir/after");
+    crawl_links_free(&l);
+  }
+}
+
 /* NULs anywhere: in text, in attribute values, in tag names. */
 Test(links, nul_bytes, .timeout = 30) {
   static const char html[] = "\0<a href=\"x\0y\">\0</a><d\0iv><a href=z\0>";

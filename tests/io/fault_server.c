@@ -58,6 +58,7 @@
  *   /trap?n=N               HTML linking to two URLs never seen before
  *                           (n=N+1, and n=N+1&x=N): a link trap
  *   /garbage                64 KiB of pseudo-random bytes as text/html
+ *   /gumbo-assert           HTML that fails an assertion inside Debian's gumbo
  *   anything else           404
  */
 #ifndef _GNU_SOURCE
@@ -615,6 +616,7 @@ static int do_hostile_index(conn *c, const request *req) {
       "<a href=\"/empty-reply\">empty</a>\n"
       "<a href=\"/hang-after-headers\">hang</a>\n"
       "<a href=\"/garbage\">garbage</a>\n"
+      "<a href=\"/gumbo-assert\">gumbo assert</a>\n"
       "<a href=\"/trap?n=0\">trap</a>\n"
       "<a href=\"/status?code=503\">unavailable</a>\n"
       "</body></html>\n";
@@ -626,6 +628,11 @@ static int route(conn *c, const request *req) {
   if (strcmp(p, "/hostile") == 0) return do_hostile_index(c, req);
   if (strcmp(p, "/trap") == 0) return do_trap(c, req);
   if (strcmp(p, "/garbage") == 0) return do_garbage(c, req);
+  if (strcmp(p, "/gumbo-assert") == 0) {
+    /* markup that fails an assertion in Debian's gumbo 0.10.1 (parser.c:714) */
+    static const char trap[] = "<table><math><select><mi><select><td><a href=\"/ok?after-assert\">x</a>";
+    return respond_html(c, req, trap, sizeof trap - 1);
+  }
   if (strcmp(p, "/ok") == 0) return respond(c, req, 200, "OK", NULL, "ok\n");
   if (strcmp(p, "/reset-mid-body") == 0) return do_reset_mid_body(c);
   if (strcmp(p, "/never") == 0) return wait_for_close(c);
