@@ -17,6 +17,7 @@
 struct crawl_state {
   sqlite3 *db;
   sqlite3_stmt *queue, *done, *pending;
+  bool spill; /* crawl_state_open_spill's: one transaction open for its whole life */
   int depth; /* begin nesting: only the outermost begins and commits */
 };
 
@@ -85,7 +86,11 @@ crawl_state *crawl_state_open_spill(void) {
   bool ok = s && sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) == SQLITE_OK &&
             /* no journal: nothing here outlives the process */
             exec(s, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;") && exec(s, schema) &&
-            exec(s, pending_index) && prepare_all(s);
+            exec(s, pending_index) && prepare_all(s) &&
+            /* One transaction for the file's whole life: its pages are
+             * written when SQLite's cache fills, not at every insert. */
+            exec(s, "BEGIN");
+  if (s) s->spill = ok;
   /* The open database keeps the file; its name goes now, so that no exit
    * path leaves it behind. */
   unlink(path);
@@ -121,6 +126,7 @@ crawl_state *crawl_state_open(const char *dir) {
 
 void crawl_state_close(crawl_state *s) {
   if (!s) return;
+  if (s->spill) exec(s, "COMMIT");
   sqlite3_finalize(s->queue);
   sqlite3_finalize(s->done);
   sqlite3_finalize(s->pending);
