@@ -1,7 +1,9 @@
 /*
  * links.c - link extraction with gumbo (HTML5 tree construction).
  *
- * gumbo (0.10.1) has three weaknesses with hostile pages, handled here:
+ * gumbo (0.10.1) is slow, a character at a time, so the page it parses is
+ * first shrunk to what decides the links (see "prefilter" below).  It has
+ * four weaknesses with hostile pages, handled here:
  *  - its tree builder scans the stack of open elements for most start and
  *    end tags, so deep nesting is quadratic: 10,000 nested <div> take
  *    0.2 s, 100,000 take 20 s.  simplify() first removes start tags
@@ -15,7 +17,10 @@
  *    does not check;
  *  - it records every parse error with a copy of the open-element stack,
  *    which exhausts memory on deep garbage (100,000 unclosed <div> are
- *    killed for memory): max_errors = 0 turns that off.
+ *    killed for memory): max_errors = 0 turns that off;
+ *  - Debian builds it with assertions, and some markup fails one, which
+ *    would abort the process: a SIGABRT handler leaves the parse instead
+ *    (see parse()).
  * The tree is freed through the same allocator, not gumbo_destroy_output,
  * whose recursion would follow the tree's depth on a task's small stack.
  */
