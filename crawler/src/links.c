@@ -421,12 +421,42 @@ static const bool kept_byte[256] = {
 };
 
 /*
- * A page's working memory, kept between pages as the parse chunks are: the
- * nesting model, the simplified page and the moved values.  glibc
- * consolidates its heap before any request of a KiB or more while small
- * freed blocks wait (malloc_consolidate), which these requests made cost
- * about 1% of a crawl.  Buffers larger than SCRATCH_KEEP are not kept.
+ * Blocks kept between pages (each page's working memory, the parse's
+ * chunks): glibc consolidates its heap (malloc_consolidate) on a free of
+ * 64 KiB or more, and before a request of a KiB or more while small freed
+ * blocks wait, which cost more than the parse's own allocations.  A few
+ * slots per kind; blocks are taken and given back by exchange, so parses
+ * on several workers never share one (acquire on taking, release on giving
+ * back: the last user's writes happen before the next user's).
  */
+#define SPARE_SLOTS 4
+
+typedef struct spares {
+  _Atomic(void *) slot[SPARE_SLOTS];
+} spares;
+
+/* A kept block, or NULL. */
+static void *spare_take(spares *s) {
+  for (int i = 0; i < SPARE_SLOTS; i++) {
+    void *p = atomic_load_explicit(&s->slot[i], memory_order_relaxed);
+    if (p && (p = atomic_exchange_explicit(&s->slot[i], NULL, memory_order_acquire))) return p;
+  }
+  return NULL;
+}
+
+/* Keeps p if a slot is free; false if none is (the caller frees p). */
+static bool spare_keep(spares *s, void *p) {
+  for (int i = 0; i < SPARE_SLOTS; i++) {
+    void *none = NULL;
+    if (!atomic_load_explicit(&s->slot[i], memory_order_relaxed) &&
+        atomic_compare_exchange_strong_explicit(&s->slot[i], &none, p, memory_order_release, memory_order_relaxed))
+      return true;
+  }
+  return false;
+}
+
+/* A page's working memory: the nesting model, the simplified page and the
+ * moved values.  Buffers larger than SCRATCH_KEEP are not kept. */
 #define SCRATCH_KEEP (256u * 1024u)
 
 typedef struct scratch {
@@ -435,14 +465,11 @@ typedef struct scratch {
   size_t out_cap, vals_cap;
 } scratch;
 
-static _Atomic(scratch *) spare_scratch[4];
+static spares spare_scratch;
 
 static scratch *scratch_take(void) {
-  for (size_t i = 0; i < sizeof spare_scratch / sizeof spare_scratch[0]; i++) {
-    scratch *sc = atomic_load_explicit(&spare_scratch[i], memory_order_relaxed);
-    if (sc && (sc = atomic_exchange_explicit(&spare_scratch[i], NULL, memory_order_acquire))) return sc;
-  }
-  return calloc(1, sizeof(scratch));
+  scratch *sc = spare_take(&spare_scratch);
+  return sc ? sc : calloc(1, sizeof(scratch));
 }
 
 static void scratch_free(scratch *sc) {
@@ -455,14 +482,7 @@ static void scratch_give(scratch *sc) {
   if (!sc) return;
   if (sc->out_cap > SCRATCH_KEEP) free(sc->out), sc->out = NULL, sc->out_cap = 0;
   if (sc->vals_cap > SCRATCH_KEEP) free(sc->vals), sc->vals = NULL, sc->vals_cap = 0;
-  for (size_t i = 0; i < sizeof spare_scratch / sizeof spare_scratch[0]; i++) {
-    scratch *none = NULL;
-    if (!atomic_load_explicit(&spare_scratch[i], memory_order_relaxed) &&
-        atomic_compare_exchange_strong_explicit(&spare_scratch[i], &none, sc, memory_order_release,
-                                                memory_order_relaxed))
-      return;
-  }
-  scratch_free(sc);
+  if (!spare_keep(&spare_scratch, sc)) scratch_free(sc);
 }
 
 /* Makes *buf hold need bytes (its contents are not kept). */
@@ -733,31 +753,16 @@ static _Noreturn void arena_bail(arena *a, int why) {
   siglongjmp(*a->bail, 1);
 }
 
-/*
- * A few chunks kept between parses: glibc consolidates its heap on every
- * free of 64 KiB or more (malloc_consolidate), which cost more than the
- * parse's own allocations.  Slots are taken and given back by exchange, so
- * parses on several workers never share one.
- */
-#define SPARE_CHUNKS 4
-static _Atomic(chunk *) spare[SPARE_CHUNKS];
+/* Parse chunks, kept between parses (see spares). */
+static spares spare_chunks;
 
 static chunk *chunk_new(void) {
-  for (int i = 0; i < SPARE_CHUNKS; i++) {
-    chunk *c = atomic_load_explicit(&spare[i], memory_order_relaxed);
-    if (c && (c = atomic_exchange_explicit(&spare[i], NULL, memory_order_acquire))) return c;
-  }
-  return malloc(CHUNK_BYTES);
+  chunk *c = spare_take(&spare_chunks);
+  return c ? c : malloc(CHUNK_BYTES);
 }
 
 static void chunk_free(chunk *c) {
-  for (int i = 0; i < SPARE_CHUNKS; i++) {
-    chunk *none = NULL;
-    if (!atomic_load_explicit(&spare[i], memory_order_relaxed) &&
-        atomic_compare_exchange_strong_explicit(&spare[i], &none, c, memory_order_release, memory_order_relaxed))
-      return;
-  }
-  free(c);
+  if (!spare_keep(&spare_chunks, c)) free(c);
 }
 
 static void *small_alloc(arena *a, size_t size) {
