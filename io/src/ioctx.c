@@ -45,6 +45,14 @@ char *sp__strdup(const char *s) {
 
 static void io_fini(sp_runtime *rt);
 
+/* Frees io's memory (its mutexes are the caller's to destroy, if made). */
+static void io_free(sp__io *io) {
+  free(io->ctx);
+  free(io->dns_tab);
+  free(io->dns_servers);
+  free(io);
+}
+
 sp__io *sp__io_get(sp_runtime *rt) {
   sp__io *io = atomic_load_explicit(&rt->io, memory_order_acquire);
   if (io) return io;
@@ -59,10 +67,7 @@ sp__io *sp__io_get(sp_runtime *rt) {
   const char *env = getenv("SPINDLE_DNS_SERVERS");
   if (env && *env) io->dns_servers = sp__strdup(env);
   if (!io->ctx || !io->dns_tab || (env && *env && !io->dns_servers)) {
-    free(io->ctx);
-    free(io->dns_tab);
-    free(io->dns_servers);
-    free(io);
+    io_free(io);
     return NULL;
   }
   pthread_mutex_init(&io->make_lock, NULL);
@@ -71,10 +76,7 @@ sp__io *sp__io_get(sp_runtime *rt) {
   if (!atomic_compare_exchange_strong(&rt->io, &expected, io)) {
     pthread_mutex_destroy(&io->make_lock);
     pthread_mutex_destroy(&io->dns_lock);
-    free(io->ctx);
-    free(io->dns_tab);
-    free(io->dns_servers);
-    free(io);
+    io_free(io);
     return expected;
   }
   rt->io_fini = io_fini;
@@ -494,10 +496,7 @@ static void io_fini(sp_runtime *rt) {
   sp__dns_fini(io);
   pthread_mutex_destroy(&io->make_lock);
   pthread_mutex_destroy(&io->dns_lock);
-  free(io->ctx);
-  free(io->dns_tab);
-  free(io->dns_servers);
-  free(io);
+  io_free(io);
   atomic_store(&rt->io, NULL);
   rt->io_fini = NULL;
 }
