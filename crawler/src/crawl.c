@@ -292,6 +292,18 @@ static void item_free(item *it) {
   free(it);
 }
 
+/* A queued URL in memory (copies url and referrer); NULL out of memory. */
+static item *item_new(const char *url, const char *referrer, int depth, int redirects) {
+  item *it = calloc(1, sizeof *it);
+  if (!it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
+    item_free(it);
+    return NULL;
+  }
+  it->depth = depth;
+  it->redirects = redirects;
+  return it;
+}
+
 /* Wakes fetchers waiting for work, at most as many as wait. */
 static void wake_waiters(long n) {
   while (n-- > 0 && sp_sem_value(&C.wake) < C.nwaiting) sp_sem_release(&C.wake);
@@ -377,13 +389,8 @@ static void page_in_item(void *arg, const char *url, const char *referrer, int d
   (void)hostkey;
   host *h = arg;
   if (h->spilled <= 0) return; /* cannot happen: every row read back was counted when it spilled */
-  item *it = calloc(1, sizeof *it);
-  if (!it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
-    item_free(it);
-    return; /* stays in the database, for a later run */
-  }
-  it->depth = depth;
-  it->redirects = redirects;
+  item *it = item_new(url, referrer, depth, redirects);
+  if (!it) return; /* out of memory: loaded_seq stays, the next page_in reads it again */
   h->spilled--;
   C.queued--; /* host_push counts it again */
   host_push(h, it);
@@ -434,25 +441,23 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
     r = -1;
     goto out;
   }
-  if ((flags & EQ_RECORD) && C.state) seq = crawl_state_queue(C.state, key, url, referrer, depth, redirects, hk);
-  /* Without --state a URL reaches the disk only when it spills. */
-  if (!C.state && spills(h) && spill_store())
+  bool spill = spills(h);
+  /* With --state every URL queued is recorded; without, one reaches the
+   * disk only when it spills. */
+  if (C.state ? (flags & EQ_RECORD) != 0 : spill && spill_store())
     seq = crawl_state_queue(C.spill, key, url, referrer, depth, redirects, hk);
-  if (seq > 0 && spills(h)) {
+  if (seq > 0 && spill) {
     h->spilled++;
     C.queued++;
     ring_add(h);
     r = 1;
     goto out;
   }
-  item *it = calloc(1, sizeof *it);
-  if (!it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
-    item_free(it);
+  item *it = item_new(url, referrer, depth, redirects);
+  if (!it) {
     r = -1;
     goto out;
   }
-  it->depth = depth;
-  it->redirects = redirects;
   host_push(h, it);
   if (seq > 0) h->loaded_seq = seq;
   r = 1;
