@@ -286,7 +286,7 @@ build_go() {
 
 make_curl_config() {
   curlcfg=$work/curl.cfg
-  awk '{printf "url = \"%s\"\noutput = \"/dev/null\"\n", $0}' "$expected" >"$curlcfg"
+  awk '{printf "url = \"%s\"\n", $0}' "$expected" >"$curlcfg"
 }
 
 # ns_run TIMEFILE LIMIT CMD...: CMD in a mount namespace with our hosts file
@@ -348,8 +348,11 @@ run_tool() {
       [ "$rc" -eq 8 ] && rc=0 # 8: "server issued an error response": the site's 404s
       ;;
     curl)
+      # Bodies to stdout (/dev/null), statuses to stderr: an "output" line per
+      # URL would make curl open and close a file per transfer (35% more CPU).
       ns_run "$tf" "$limit" curl -s --no-progress-meter --parallel --parallel-max "$concurrency" --compressed \
-        -K "$curlcfg" -w '%{http_code} %{url_effective}\n' >"$st" 2>"$dir/curl.err" || rc=$?
+        -K "$curlcfg" -w '%{stderr}%{http_code} %{url_effective}\n' >/dev/null 2>"$dir/curl.err" || rc=$?
+      grep -E '^[0-9]{3} ' "$dir/curl.err" >"$st" || true
       ;;
   esac
   t1=$(nginx_ticks)
