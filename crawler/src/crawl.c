@@ -48,17 +48,29 @@ static uint64_t backoff_ns(int n) {
 
 enum { ROBOTS_UNKNOWN = 0, ROBOTS_FETCHING, ROBOTS_READY };
 
+/* A referrer, shared by the URLs found on one page: a queued URL is small
+ * (about 80 bytes here), and a copy of its referrer each would double it. */
+typedef struct shared_str {
+  atomic_long refs;
+  char s[];
+} shared_str;
+
+/* What a retry remembers of its last attempt; allocated at the first retry. */
+typedef struct retry_note {
+  uint64_t not_before; /* backoff */
+  char *last_line;     /* the line of its last attempt */
+  int last_rc, last_kind;
+  long last_status;
+} retry_note;
+
 typedef struct item {
   struct item *next;
-  char *url;
-  char *referrer;
+  shared_str *referrer; /* NULL for a seed */
+  retry_note *retry;    /* NULL until retried */
   int depth;
   int redirects;
   int retries;
-  uint64_t not_before; /* retry backoff */
-  char *last_line;      /* a retry's: the line of its last attempt */
-  int last_rc, last_kind;
-  long last_status;
+  char url[];
 } item;
 
 typedef struct host {
@@ -115,6 +127,7 @@ static struct crawler {
   bool spill_failed;   /* the temporary file could not be made: everything stays in memory */
   crawl_summary *sum;
   unsigned nworkers;
+  shared_str *last_referrer; /* see referrer_ref */
 } C;
 
 static atomic_int stop_requested;
@@ -272,31 +285,57 @@ static item *host_pop(host *h) {
 static item *host_pop_retry(host *h, uint64_t now, uint64_t *wait_until) {
   for (item **pp = &h->retries; *pp; pp = &(*pp)->next) {
     item *it = *pp;
-    if (it->not_before <= now) {
+    if (it->retry->not_before <= now) {
       *pp = it->next;
       C.queued--;
       count_in_memory(-1);
       ring_update(h);
       return it;
     }
-    if (it->not_before < *wait_until) *wait_until = it->not_before;
+    if (it->retry->not_before < *wait_until) *wait_until = it->retry->not_before;
   }
   return NULL;
 }
 
+static void shared_str_release(shared_str *r) {
+  if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) free(r);
+}
+
 static void item_free(item *it) {
   if (!it) return;
-  free(it->last_line);
-  free(it->url);
-  free(it->referrer);
+  if (it->retry) free(it->retry->last_line);
+  free(it->retry);
+  shared_str_release(it->referrer);
   free(it);
 }
 
-/* A queued URL in memory (copies url and referrer); NULL out of memory. */
+/* referrer as a shared string: the links of a page are queued one after
+ * another, so the last one made is the one asked for again.  Lock held. */
+static shared_str *referrer_ref(const char *referrer) {
+  if (!referrer) return NULL;
+  shared_str *r = C.last_referrer;
+  if (!r || strcmp(r->s, referrer) != 0) {
+    size_t n = strlen(referrer) + 1;
+    if (!(r = malloc(sizeof *r + n))) return NULL;
+    atomic_init(&r->refs, 1); /* the cache's */
+    memcpy(r->s, referrer, n);
+    shared_str_release(C.last_referrer);
+    C.last_referrer = r;
+  }
+  atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+  return r;
+}
+
+/* A queued URL in memory (copies url; shares referrer); NULL out of memory.
+ * Lock held. */
 static item *item_new(const char *url, const char *referrer, int depth, int redirects) {
-  item *it = calloc(1, sizeof *it);
-  if (!it || !(it->url = strdup(url)) || (referrer && !(it->referrer = strdup(referrer)))) {
-    item_free(it);
+  size_t n = strlen(url) + 1;
+  item *it = malloc(sizeof *it + n);
+  if (!it) return NULL;
+  memset(it, 0, sizeof *it);
+  memcpy(it->url, url, n);
+  if (referrer && !(it->referrer = referrer_ref(referrer))) {
+    free(it);
     return NULL;
   }
   it->depth = depth;
@@ -580,7 +619,7 @@ static char *make_line(const item *it, const sp_http_response *r, int rc, long n
   json_object_set_new(o, "content_type", jstr(r->content_type));
   json_object_set_new(o, "bytes", json_integer((json_int_t)r->body_len));
   json_object_set_new(o, "depth", json_integer(it->depth));
-  json_object_set_new(o, "referrer", jstr(it->referrer));
+  json_object_set_new(o, "referrer", jstr(it->referrer ? it->referrer->s : NULL));
   json_object_set_new(o, "links", json_integer(nlinks));
   json_object_set_new(o, "fetch_ms", json_real((double)(ns / 1000u) / 1e3)); /* microseconds */
   json_object_set_new(o, "ip", r->remote_ip[0] ? json_string(r->remote_ip) : json_null());
@@ -720,16 +759,17 @@ static void flush_pending_retries(void) {
   for (size_t b = 0; b < HOST_BUCKETS; b++) {
     for (host *h = C.hosts[b]; h; h = h->hnext) {
       for (item *it = h->retries; it; it = it->next) {
-        if (!it->last_line) continue;
-        count_outcome(it->last_rc, it->last_kind, it->last_status, 0);
+        retry_note *rn = it->retry;
+        if (!rn->last_line) continue;
+        count_outcome(rn->last_rc, rn->last_kind, rn->last_status, 0);
         if (C.state) {
           crawl_state_begin(C.state);
-          crawl_state_done(C.state, it->url, it->last_line);
+          crawl_state_done(C.state, it->url, rn->last_line);
           crawl_state_commit(C.state);
         }
-        write_line(it->last_line);
-        free(it->last_line);
-        it->last_line = NULL;
+        write_line(rn->last_line);
+        free(rn->last_line);
+        rn->last_line = NULL;
         C.queued--;
       }
     }
@@ -756,6 +796,7 @@ static void do_page(host *h, item *it) {
     parsed = crawl_links_extract(r.body, r.body_len, r.url ? r.url : it->url, cfg->robots_agent, &links) == 0;
   }
   bool retry = retryable(rc, r.status, r.curl_code) && it->retries < cfg->retries;
+  if (retry && !it->retry && !(it->retry = calloc(1, sizeof *it->retry))) retry = false; /* out of memory */
   if (!retry && rc == 0) write_warc(&r, it->url);
   char *line = make_line(it, &r, rc, parsed ? (long)links.n : 0, parsed && links.noindex, took);
 
@@ -766,15 +807,16 @@ static void do_page(host *h, item *it) {
   if (retry) {
     /* Kept, in case the crawl stops before the retry: its line then says
      * how the last attempt ended (see flush_pending_retries). */
-    free(it->last_line);
-    it->last_line = line;
+    retry_note *rn = it->retry;
+    free(rn->last_line);
+    rn->last_line = line;
     line = NULL;
-    it->last_rc = rc;
-    it->last_kind = error_kind(rc, r.curl_code);
-    it->last_status = r.status;
+    rn->last_rc = rc;
+    rn->last_kind = error_kind(rc, r.curl_code);
+    rn->last_status = r.status;
     it->retries++;
     s->retries++;
-    it->not_before = sp_now_ns() + backoff_ns(it->retries);
+    rn->not_before = sp_now_ns() + backoff_ns(it->retries);
     host_push_retry(h, it);
     added++;
     it = NULL;
@@ -977,6 +1019,8 @@ static void crawler_free(void) {
   free(C.seeds);
   crawl_seen_free(&C.seen);
   crawl_seen_free(&C.seen_raw);
+  shared_str_release(C.last_referrer);
+  C.last_referrer = NULL;
 }
 
 /* A path the crawl may cut back and read: a regular file, or none yet
