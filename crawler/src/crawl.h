@@ -50,7 +50,7 @@ typedef struct crawl_config {
   const char *output_path;    /* JSON lines, "-" for stdout, NULL: none */
   const char *warc_path;
   const char *state_dir;
-  long frontier_memory;       /* with state_dir: queued URLs held in memory at most (the rest stay on disk) */
+  long frontier_memory;       /* queued URLs held in memory at most; the rest wait on disk (state_dir, else a temporary file) */
   const char *stats_path;
   bool quiet;
   bool progress;              /* force the status line even when not a terminal */

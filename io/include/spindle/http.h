@@ -51,7 +51,7 @@ typedef struct sp_http_request {
   long low_speed_bytes;         /* abort below this many bytes/s ... (0: off, the default) */
   uint64_t low_speed_time_ns;   /* ... sustained for this long */
   int max_redirects;            /* 0 (default): return 3xx to the caller; N: follow up to N */
-  bool no_compression;          /* do not send Accept-Encoding (default: gzip, deflate, br...) */
+  bool no_compression;          /* do not send Accept-Encoding (default: "gzip, deflate") */
   bool insecure;                /* skip TLS certificate and host verification */
   const char *ca_file;          /* PEM file of CAs to trust instead of the system's, or NULL */
   int http_version;             /* enum sp_http_version */
