@@ -209,6 +209,39 @@ static int prepare(const char *ref, char **out) {
   return rc;
 }
 
+/* Drops the last segment and its '/' from the output, which starts at
+ * base in b (5.2.4 step C). */
+static void pop_segment(strbuf *b, size_t base) {
+  while (b->len > base && b->p[b->len - 1] != '/') b->len--;
+  if (b->len > base) b->len--;
+  if (b->p) b->p[b->len] = '\0';
+}
+
+/*
+ * RFC 3986 5.2.4 remove_dot_segments on path, appended to b.  For a key,
+ * curl removed them already, but the key's path is decoded first (RFC 3986
+ * 6.2.2 order), and an encoded dot ("%2E%2E") is a dot once decoded.
+ */
+static void add_without_dots(strbuf *b, const char *in) {
+  size_t base = b->len;
+  while (*in) {
+    if (!strncmp(in, "../", 3)) in += 3;
+    else if (!strncmp(in, "./", 2)) in += 2;
+    else if (!strncmp(in, "/./", 3)) in += 2;
+    else if (!strcmp(in, "/.")) in = "/";
+    else if (!strncmp(in, "/../", 4) || !strcmp(in, "/..")) {
+      in = in[3] ? in + 3 : "/";
+      pop_segment(b, base);
+    } else if (!strcmp(in, ".") || !strcmp(in, "..")) in += strlen(in);
+    else {
+      size_t seg = 1 + strcspn(in + 1, "/");
+      if (*in != '/') seg = strcspn(in, "/");
+      sb_addn(b, in, seg);
+      in += seg;
+    }
+  }
+}
+
 /* ------------------------------------------------------------------ curl */
 
 static int curl_err(CURLUcode rc) { return rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL; }
@@ -399,11 +432,16 @@ static int render_url(CURLU *h, char **out) {
  *   url[0..path_end)    ... the path      url[0..dir_end)     ... its last '/'
  */
 struct crawl_url_base {
-  CURLU *h;  /* the base, fragment dropped */
-  bool http; /* its scheme is http(s): so is every relative reference's */
-  char *url; /* NULL unless http */
+  CURLU *h;   /* the base, fragment dropped */
+  bool http;  /* its scheme is http(s): so is every relative reference's */
+  bool plain; /* http, and its authority is a plain host and port (see render_merged) */
+  char *url;  /* NULL unless http */
   size_t scheme_end, origin_end, path_end, dir_end;
 };
+
+static bool fast_merge = true;
+
+void crawl_url_set_fast_merge(bool on) { fast_merge = on; }
 
 /* Splits b->url (an absolute URL as curl renders it) into its parts. */
 static void split_base(crawl_url_base *b) {
@@ -415,6 +453,31 @@ static void split_base(crawl_url_base *b) {
   b->dir_end = 0;
   for (size_t i = b->origin_end; i < b->path_end; i++)
     if (u[i] == '/') b->dir_end = i + 1;
+  /* No user info, no IPv6 zone, no odd host: render_url's plain form. */
+  b->plain = sep && b->origin_end > b->scheme_end + 2;
+  for (size_t i = b->scheme_end + 2; b->plain && i < b->origin_end; i++)
+    b->plain = is_alpha((unsigned char)u[i]) || is_digit((unsigned char)u[i]) || strchr(".-_[]:", u[i]);
+}
+
+/*
+ * The merged URL m, as curl would parse and render it, without curl: m is
+ * the plain base's origin followed by a prepared reference's path and query
+ * (valid as they are), so all that curl would change is the path's dot
+ * segments (RFC 3986 5.2.4, which libcurl 7.88 follows) and an empty query,
+ * which it drops.  0 and *out, 1 when m is not of that form, < 0.
+ */
+static int render_merged(const crawl_url_base *b, const char *m, char **out) {
+  size_t n = strlen(m), q = strcspn(m, "?");
+  if (!is_valid_as_is(m, n) || m[b->origin_end] != '/') return 1;
+  strbuf out_b = {0};
+  sb_addn(&out_b, m, b->origin_end);
+  char *path = strndup(m + b->origin_end, q - b->origin_end);
+  if (!path) return -ENOMEM;
+  add_without_dots(&out_b, path);
+  free(path);
+  if (out_b.len == b->origin_end) sb_addc(&out_b, '/');
+  if (m[q] == '?' && m[q + 1]) sb_add(&out_b, m + q);
+  return sb_finish(&out_b, out);
 }
 
 /* The prepared relative reference r (no scheme) merged with b as an
@@ -488,6 +551,19 @@ static int resolve_prepared(const crawl_url_base *base, const char *r, char **ou
   if (base && base->url && !*r) return 1;
   char *merged = NULL;
   if (base && base->url && !scheme_len(r) && !(merged = merge(base, r))) return -ENOMEM;
+  if (merged && fast_merge && base->plain && !(r[0] == '/' && r[1] == '/')) {
+    char *u = NULL;
+    int rc = render_merged(base, merged, &u);
+    if (rc <= 0) {
+      free(merged);
+      if (!rc && strlen(u) > CRAWL_URL_MAX) {
+        free(u);
+        return -EINVAL;
+      }
+      if (!rc) *out = u;
+      return rc;
+    }
+  }
   CURLU *h = base && !merged ? curl_url_dup(base->h) : curl_url();
   if (!h) {
     free(merged);
@@ -548,39 +624,6 @@ static void add_pct_normalized(strbuf *b, const char *s) {
       s += 2;
     } else {
       sb_addc(b, *s);
-    }
-  }
-}
-
-/* Drops the last segment and its '/' from the output, which starts at
- * base in b (5.2.4 step C). */
-static void pop_segment(strbuf *b, size_t base) {
-  while (b->len > base && b->p[b->len - 1] != '/') b->len--;
-  if (b->len > base) b->len--;
-  if (b->p) b->p[b->len] = '\0';
-}
-
-/*
- * RFC 3986 5.2.4 remove_dot_segments on path, appended to b.  curl removed
- * them already, but the key's path is decoded first (RFC 3986 6.2.2 order),
- * and an encoded dot ("%2E%2E") is a dot once decoded.
- */
-static void add_without_dots(strbuf *b, const char *in) {
-  size_t base = b->len;
-  while (*in) {
-    if (!strncmp(in, "../", 3)) in += 3;
-    else if (!strncmp(in, "./", 2)) in += 2;
-    else if (!strncmp(in, "/./", 3)) in += 2;
-    else if (!strcmp(in, "/.")) in = "/";
-    else if (!strncmp(in, "/../", 4) || !strcmp(in, "/..")) {
-      in = in[3] ? in + 3 : "/";
-      pop_segment(b, base);
-    } else if (!strcmp(in, ".") || !strcmp(in, "..")) in += strlen(in);
-    else {
-      size_t seg = 1 + strcspn(in + 1, "/");
-      if (*in != '/') seg = strcspn(in, "/");
-      sb_addn(b, in, seg);
-      in += seg;
     }
   }
 }

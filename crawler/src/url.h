@@ -38,6 +38,9 @@ typedef struct crawl_url_base crawl_url_base;
 int crawl_url_base_parse(const char *base, crawl_url_base **out);
 int crawl_url_resolve_at(const crawl_url_base *b, const char *ref, char **out);
 void crawl_url_base_free(crawl_url_base *b);
+/* For tests: false makes crawl_url_resolve_at hand every merged relative
+ * reference to curl, the reference the direct path is checked against. */
+void crawl_url_set_fast_merge(bool on);
 
 /* The dedupe key of an absolute http(s) URL: scheme and host lower-cased,
  * default port dropped, dot segments removed, empty path as "/",

@@ -162,6 +162,50 @@ Test(url, resolve_length_limit, .timeout = 30) {
   cr_assert(crawl_url_resolve(RFC_BASE, "g", NULL) < 0);
 }
 
+/* A relative reference against a plain http(s) base is merged and rendered
+ * without curl; 30,000 random pairs must come out exactly as curl has them
+ * (crawl_url_set_fast_merge(false) sends every one to curl). */
+Test(url, direct_merge_matches_curl, .timeout = 60) {
+  static const char *const bases[] = {
+      "http://a/b/c/d;p?q",  "http://a",        "http://a/",           "https://h.test:8443/x/y/",
+      "http://H.Test/A%2Fb/", "http://127.0.0.1:80/p/q.html?x=1", "http://[::1]:8080/a/b",
+      "http://a/b/../c/./d", "http://u:p@a/b/c", "http://a/%2e%2E/x/",
+  };
+  static const char *const pieces[] = {
+      "",   ".",  "..", "/",  "./", "../", "a",   "b.html", "?",  "?q=1", "%2e", "%2E%2e", "x%20y", ";p",
+      "=",  "@",  ":",  "//", "[",  "]",   "~",   "!",      "'",  "(",    "&",   "+",      "$",     ",",
+      "\\", " ", "#f", "\xc3\xa9", "%",  "%4",  "%zz",  "/.", "/..", "?a/../b", "..%2f", "*", "\t",
+  };
+  size_t nb = sizeof bases / sizeof bases[0], np = sizeof pieces / sizeof pieces[0];
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  long direct = 0;
+  for (int i = 0; i < 30000; i++) {
+    char ref[256] = "";
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    const char *base = bases[(seed >> 33) % nb];
+    int k = 1 + (int)((seed >> 40) % 7);
+    for (int j = 0; j < k; j++) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      strcat(ref, pieces[(seed >> 33) % np]);
+    }
+    crawl_url_base *b = NULL;
+    cr_assert_eq(crawl_url_base_parse(base, &b), 0, "base %s", base);
+    char *fast = NULL, *slow = NULL;
+    crawl_url_set_fast_merge(true);
+    int rf = crawl_url_resolve_at(b, ref, &fast);
+    crawl_url_set_fast_merge(false);
+    int rs = crawl_url_resolve_at(b, ref, &slow);
+    crawl_url_set_fast_merge(true);
+    cr_assert(rf == rs && ((!fast && !slow) || (fast && slow && !strcmp(fast, slow))),
+              "pair %d: \"%s\" against %s: direct %d %s, curl %d %s", i, ref, base, rf, str(fast), rs, str(slow));
+    direct += fast != NULL;
+    free(fast);
+    free(slow);
+    crawl_url_base_free(b);
+  }
+  cr_assert(direct > 10000, "only %ld pairs resolved", direct);
+}
+
 /* ---------------------------------------------------------- normalize */
 
 typedef struct normalize_case {
