@@ -162,11 +162,20 @@ static void encode_invalid(strbuf *b, const char *ref) {
  * common case, which is then one scan and a copy.  Bytes that are never
  * valid, '#', '\\' and '%' (checked as an escape) send it the long way. */
 static bool is_valid_as_is(const char *ref, size_t n) {
+  /* 1: a byte valid as it is (not needs_encoding, not '#' or '%'); bytes
+   * from 0x80 on are all 0. */
+  static const unsigned char plain[256] = {
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,
+      0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+  };
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)ref[i];
+    if (plain[c]) continue;
     if (c == '%' && i + 2 < n && hex_val((unsigned char)ref[i + 1]) >= 0 && hex_val((unsigned char)ref[i + 2]) >= 0)
       i += 2;
-    else if (needs_encoding(c) || c == '#' || c == '%')
+    else
       return false;
   }
   return true;
@@ -439,6 +448,7 @@ struct crawl_url_base {
   size_t scheme_end, origin_end, path_end, dir_end;
 };
 
+/* See crawl_url_set_fast_merge: the direct paths of resolve_prepared. */
 static bool fast_merge = true;
 
 void crawl_url_set_fast_merge(bool on) { fast_merge = on; }
@@ -460,24 +470,73 @@ static void split_base(crawl_url_base *b) {
 }
 
 /*
- * The merged URL m, as curl would parse and render it, without curl: m is
- * the plain base's origin followed by a prepared reference's path and query
- * (valid as they are), so all that curl would change is the path's dot
- * segments (RFC 3986 5.2.4, which libcurl 7.88 follows) and an empty query,
- * which it drops.  0 and *out, 1 when m is not of that form, < 0.
+ * Direct rendering, without curl, of a URL curl would change only in ways
+ * done here: out holds its origin already; rest is what follows the
+ * authority, a path and query valid as they are.  libcurl 7.88 removes the
+ * path's dot segments (RFC 3986 5.2.4), renders an empty path as "/" and
+ * drops an empty query.  0, or < 0 out of memory.
  */
+static int render_rest(strbuf *out, const char *rest) {
+  size_t q = strcspn(rest, "?");
+  size_t at = out->len;
+  if (rest[0] == '/') {
+    char *path = strndup(rest, q);
+    if (!path) return -ENOMEM;
+    add_without_dots(out, path);
+    free(path);
+  }
+  if (out->len == at) sb_addc(out, '/');
+  if (rest[q] == '?' && rest[q + 1]) sb_add(out, rest + q);
+  return 0;
+}
+
+/* The merged URL m (the plain base's origin, then a prepared reference's
+ * path and query) as curl would render it.  0 and *out, 1 when m is not of
+ * that form, < 0. */
 static int render_merged(const crawl_url_base *b, const char *m, char **out) {
-  size_t n = strlen(m), q = strcspn(m, "?");
-  if (!is_valid_as_is(m, n) || m[b->origin_end] != '/') return 1;
-  strbuf out_b = {0};
-  sb_addn(&out_b, m, b->origin_end);
-  char *path = strndup(m + b->origin_end, q - b->origin_end);
-  if (!path) return -ENOMEM;
-  add_without_dots(&out_b, path);
-  free(path);
-  if (out_b.len == b->origin_end) sb_addc(&out_b, '/');
-  if (m[q] == '?' && m[q + 1]) sb_add(&out_b, m + q);
-  return sb_finish(&out_b, out);
+  if (!is_valid_as_is(m, strlen(m)) || m[b->origin_end] != '/') return 1;
+  strbuf ob = {0};
+  sb_addn(&ob, m, b->origin_end);
+  int rc = render_rest(&ob, m + b->origin_end);
+  return rc ? (free(ob.p), rc) : sb_finish(&ob, out);
+}
+
+/* Whether curl takes host (n bytes) as it is: letters, digits, '-' and '.',
+ * and not a number libcurl would rewrite as an IPv4 address ("0x7f.1"): a
+ * letter past 'f' (other than 'x') or a '-' rules that out. */
+static bool is_plain_name(const char *host, size_t n) {
+  bool not_number = false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)host[i];
+    if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '.') return false;
+    if (c == '-' || (is_alpha(c) && (c | 0x20) > 'f' && (c | 0x20) != 'x')) not_number = true;
+  }
+  return n && not_number;
+}
+
+/* The prepared absolute http(s) reference r as curl would render it: scheme
+ * lower-cased, a plain host as it is, a port without leading zeros.  0 and
+ * *out, 1 when r is not of that form, < 0. */
+static int render_absolute(const char *r, size_t sn, char **out) {
+  const char *auth = r + sn + 3, *end = auth + strcspn(auth, "/?");
+  const char *colon = memchr(auth, ':', (size_t)(end - auth));
+  const char *host_end = colon ? colon : end;
+  if (!is_plain_name(auth, (size_t)(host_end - auth)) || !is_valid_as_is(r, strlen(r))) return 1;
+  if (colon) {
+    size_t pn = (size_t)(end - colon - 1);
+    long port = 0;
+    if (pn < 1 || pn > 5 || colon[1] == '0') return 1;
+    for (size_t i = 1; i <= pn; i++) {
+      if (!is_digit((unsigned char)colon[i])) return 1;
+      port = port * 10 + (colon[i] - '0');
+    }
+    if (port > 65535) return 1;
+  }
+  strbuf ob = {0};
+  for (size_t i = 0; i < sn; i++) sb_addc(&ob, lower(r[i]));
+  sb_addn(&ob, r + sn, (size_t)(end - r - sn));
+  int rc = render_rest(&ob, end);
+  return rc ? (free(ob.p), rc) : sb_finish(&ob, out);
 }
 
 /* The prepared relative reference r (no scheme) merged with b as an
@@ -551,9 +610,11 @@ static int resolve_prepared(const crawl_url_base *base, const char *r, char **ou
   if (base && base->url && !*r) return 1;
   char *merged = NULL;
   if (base && base->url && !scheme_len(r) && !(merged = merge(base, r))) return -ENOMEM;
-  if (merged && fast_merge && base->plain && !(r[0] == '/' && r[1] == '/')) {
+  sn = scheme_len(r);
+  bool absolute = sn && r[sn + 1] == '/' && r[sn + 2] == '/' && is_http_scheme(r, sn);
+  if (fast_merge && ((merged && base->plain && !(r[0] == '/' && r[1] == '/')) || absolute)) {
     char *u = NULL;
-    int rc = render_merged(base, merged, &u);
+    int rc = merged ? render_merged(base, merged, &u) : render_absolute(r, sn, &u);
     if (rc <= 0) {
       free(merged);
       if (!rc && strlen(u) > CRAWL_URL_MAX) {

@@ -162,9 +162,10 @@ Test(url, resolve_length_limit, .timeout = 30) {
   cr_assert(crawl_url_resolve(RFC_BASE, "g", NULL) < 0);
 }
 
-/* A relative reference against a plain http(s) base is merged and rendered
- * without curl; 30,000 random pairs must come out exactly as curl has them
- * (crawl_url_set_fast_merge(false) sends every one to curl). */
+/* A relative reference against a plain http(s) base, and an absolute one
+ * with a plain host, are rendered without curl; 30,000 random pairs must
+ * come out exactly as curl has them (crawl_url_set_fast_merge(false) sends
+ * every one to curl). */
 Test(url, direct_merge_matches_curl, .timeout = 60) {
   static const char *const bases[] = {
       "http://a/b/c/d;p?q",  "http://a",        "http://a/",           "https://h.test:8443/x/y/",
@@ -176,7 +177,14 @@ Test(url, direct_merge_matches_curl, .timeout = 60) {
       "=",  "@",  ":",  "//", "[",  "]",   "~",   "!",      "'",  "(",    "&",   "+",      "$",     ",",
       "\\", " ", "#f", "\xc3\xa9", "%",  "%4",  "%zz",  "/.", "/..", "?a/../b", "..%2f", "*", "\t",
   };
+  static const char *const origins[] = {
+      "http://h", "HTTP://H7.DEMo.test:10519", "https://x.Y", "http://h:080", "http://h:80", "http://h:",
+      "http://h:0", "http://h:65535", "http://h:65536", "http://h:123456", "http://0x7f.1", "http://1.2.3.04",
+      "http://abc.def", "http://a-b.c", "http://h_x", "http://h.", "http://-h", "http://u@h", "http://[::1]",
+      "hTTp://g.test:8080", "http://a..b", "http:g", "http:/g", "ftp://h", "http://h%41",
+  };
   size_t nb = sizeof bases / sizeof bases[0], np = sizeof pieces / sizeof pieces[0];
+  size_t no = sizeof origins / sizeof origins[0];
   uint64_t seed = 0x9e3779b97f4a7c15ull;
   long direct = 0;
   for (int i = 0; i < 30000; i++) {
@@ -184,6 +192,7 @@ Test(url, direct_merge_matches_curl, .timeout = 60) {
     seed = seed * 6364136223846793005ull + 1442695040888963407ull;
     const char *base = bases[(seed >> 33) % nb];
     int k = 1 + (int)((seed >> 40) % 7);
+    if ((seed >> 20) % 3 == 0) strcat(ref, origins[(seed >> 44) % no]);
     for (int j = 0; j < k; j++) {
       seed = seed * 6364136223846793005ull + 1442695040888963407ull;
       strcat(ref, pieces[(seed >> 33) % np]);
