@@ -448,10 +448,11 @@ struct crawl_url_base {
   size_t scheme_end, origin_end, path_end, dir_end;
 };
 
-/* See crawl_url_set_fast_merge: the direct paths of resolve_prepared. */
-static bool fast_merge = true;
+/* See crawl_url_set_direct: the paths that skip curl (render_merged,
+ * render_absolute, normalize_direct). */
+static bool direct = true;
 
-void crawl_url_set_fast_merge(bool on) { fast_merge = on; }
+void crawl_url_set_direct(bool on) { direct = on; }
 
 /* Splits b->url (an absolute URL as curl renders it) into its parts. */
 static void split_base(crawl_url_base *b) {
@@ -612,7 +613,7 @@ static int resolve_prepared(const crawl_url_base *base, const char *r, char **ou
   if (base && base->url && !scheme_len(r) && !(merged = merge(base, r))) return -ENOMEM;
   sn = scheme_len(r);
   bool absolute = sn && r[sn + 1] == '/' && r[sn + 2] == '/' && is_http_scheme(r, sn);
-  if (fast_merge && ((merged && base->plain && !(r[0] == '/' && r[1] == '/')) || absolute)) {
+  if (direct && ((merged && base->plain && !(r[0] == '/' && r[1] == '/')) || absolute)) {
     char *u = NULL;
     int rc = merged ? render_merged(base, merged, &u) : render_absolute(r, sn, &u);
     if (rc <= 0) {
@@ -739,10 +740,43 @@ static int add_authority(strbuf *b, CURLU *h, const char *scheme) {
   return rc;
 }
 
+/*
+ * The key of url without curl, when url is an absolute http(s) URL that
+ * render_absolute takes: curl's parts would be the pieces of that
+ * rendering.  0 and *key, 1 when url is not of that form, < 0.
+ */
+static int normalize_direct(const char *url, char **key) {
+  size_t sn = scheme_len(url);
+  if (!sn || !is_http_scheme(url, sn) || url[sn + 1] != '/' || url[sn + 2] != '/') return 1;
+  char *r;
+  int rc = render_absolute(url, sn, &r);
+  if (rc) return rc;
+  const char *host = r + sn + 3, *rest = host + strcspn(host, "/");
+  const char *colon = memchr(host, ':', (size_t)(rest - host));
+  size_t q = strcspn(rest, "?");
+  char *path = strndup(rest, q);
+  strbuf b = {0};
+  sb_addn(&b, r, sn + 3); /* lower case already */
+  add_host_key(&b, host, (size_t)((colon ? colon : rest) - host));
+  if (colon && atoi(colon + 1) != default_port(r[sn - 1] == 's' ? "https" : "http"))
+    sb_addn(&b, colon, (size_t)(rest - colon));
+  if (path) add_path_key(&b, path);
+  if (rest[q] == '?') sb_addc(&b, '?'), add_pct_normalized(&b, rest + q + 1);
+  free(path);
+  free(r);
+  if (!path) {
+    free(b.p);
+    return -ENOMEM;
+  }
+  return sb_finish(&b, key);
+}
+
 int crawl_url_normalize(const char *url, char **key) {
   if (!key) return -EINVAL;
   *key = NULL;
   if (!url) return -EINVAL;
+  int drc = direct ? normalize_direct(url, key) : 1;
+  if (drc <= 0) return drc;
   CURLU *h;
   int rc = parse_absolute(url, &h);
   if (rc) return rc > 0 ? -EINVAL : rc;

@@ -38,9 +38,11 @@ typedef struct crawl_url_base crawl_url_base;
 int crawl_url_base_parse(const char *base, crawl_url_base **out);
 int crawl_url_resolve_at(const crawl_url_base *b, const char *ref, char **out);
 void crawl_url_base_free(crawl_url_base *b);
-/* For tests: false makes crawl_url_resolve_at hand every merged relative
- * reference to curl, the reference the direct path is checked against. */
-void crawl_url_set_fast_merge(bool on);
+/* For tests: false sends every URL through curl's parser, the reference
+ * the direct paths are checked against (resolving a relative reference
+ * against a plain base, an absolute one with a plain host, and the key of
+ * such a URL are done without curl: see url.c). */
+void crawl_url_set_direct(bool on);
 
 /* The dedupe key of an absolute http(s) URL: scheme and host lower-cased,
  * default port dropped, dot segments removed, empty path as "/",

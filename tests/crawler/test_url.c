@@ -163,9 +163,9 @@ Test(url, resolve_length_limit, .timeout = 30) {
 }
 
 /* A relative reference against a plain http(s) base, and an absolute one
- * with a plain host, are rendered without curl; 30,000 random pairs must
- * come out exactly as curl has them (crawl_url_set_fast_merge(false) sends
- * every one to curl). */
+ * with a plain host, are rendered without curl, and such a URL's key made
+ * without it; 30,000 random pairs must come out exactly as curl has them
+ * (crawl_url_set_direct(false) sends every one to curl). */
 Test(url, direct_merge_matches_curl, .timeout = 60) {
   static const char *const bases[] = {
       "http://a/b/c/d;p?q",  "http://a",        "http://a/",           "https://h.test:8443/x/y/",
@@ -200,14 +200,27 @@ Test(url, direct_merge_matches_curl, .timeout = 60) {
     crawl_url_base *b = NULL;
     cr_assert_eq(crawl_url_base_parse(base, &b), 0, "base %s", base);
     char *fast = NULL, *slow = NULL;
-    crawl_url_set_fast_merge(true);
+    crawl_url_set_direct(true);
     int rf = crawl_url_resolve_at(b, ref, &fast);
-    crawl_url_set_fast_merge(false);
+    crawl_url_set_direct(false);
     int rs = crawl_url_resolve_at(b, ref, &slow);
-    crawl_url_set_fast_merge(true);
+    crawl_url_set_direct(true);
     cr_assert(rf == rs && ((!fast && !slow) || (fast && slow && !strcmp(fast, slow))),
               "pair %d: \"%s\" against %s: direct %d %s, curl %d %s", i, ref, base, rf, str(fast), rs, str(slow));
     direct += fast != NULL;
+    /* and the key, of the reference as found and of what it resolved to */
+    const char *urls[2] = {ref, fast};
+    for (int u = 0; u < 2 && urls[u]; u++) {
+      char *kf = NULL, *ks = NULL;
+      int nf = crawl_url_normalize(urls[u], &kf);
+      crawl_url_set_direct(false);
+      int ns = crawl_url_normalize(urls[u], &ks);
+      crawl_url_set_direct(true);
+      cr_assert(nf == ns && ((!kf && !ks) || (kf && ks && !strcmp(kf, ks))),
+                "pair %d: key of \"%s\": direct %d %s, curl %d %s", i, urls[u], nf, str(kf), ns, str(ks));
+      free(kf);
+      free(ks);
+    }
     free(fast);
     free(slow);
     crawl_url_base_free(b);
