@@ -7,7 +7,8 @@
  * Listens on 127.0.0.1:P and prints "port=N" on stdout once it does.  SIGTERM
  * or SIGINT ends it at once.  At most 1024 connections at a time; more are
  * closed on accept.  Requests are read up to the blank line (a request body
- * announced by Content-Length is skipped); the response depends on the path
+ * announced by Content-Length is skipped, except by /echo, /echo-redirect
+ * and /close-after-headers); the response depends on the path
  * (the query string holds the parameters):
  *
  *   /ok                     200, "ok\n" (keep-alive)
@@ -59,7 +60,37 @@
  *                           (n=N+1, and n=N+1&x=N): a link trap
  *   /garbage                64 KiB of pseudo-random bytes as text/html
  *   /gumbo-assert           HTML that fails an assertion inside Debian's gumbo
+ *   /echo                   reads the whole request, its body included
+ *                           (Content-Length, or Transfer-Encoding: chunked;
+ *                           answers "Expect: 100-continue" with a 100), and
+ *                           answers 200 text/plain, header X-Method: METHOD,
+ *                           with the body
+ *                             method METHOD\n
+ *                             target TARGET\n
+ *                             header NAME: VALUE\n    (each request header,
+ *                                                      in order)
+ *                             body N\n                 (N body bytes received)
+ *                           followed by the N body bytes as received
+ *                           (keep-alive; HEAD gets the headers only)
+ *   /echo-redirect?code=N&to=PATH
+ *                           reads the request and its body like /echo,
+ *                           then N (default 307) with Location: PATH
+ *                           (default /echo), empty body (keep-alive)
+ *   /close-after-headers    reads the request's header section, never its
+ *                           body, and closes at once without answering (with
+ *                           body bytes unread, the close is an RST)
+ *   /deflate?kind=K         the 8 KiB text of /truncated-gzip, whole; K is
+ *                             zlib (default): Content-Encoding: deflate,
+ *                               a zlib-wrapped stream (RFC 1950)
+ *                             raw: Content-Encoding: deflate, a raw deflate
+ *                               stream without the wrapper (RFC 1951)
+ *                             plain: no Content-Encoding, the text itself
+ *   /truncated-deflate?kind=K   K zlib or raw as above, Content-Length the
+ *                           first half of the stream, then close
  *   anything else           404
+ *
+ * Compressed bodies come from zlib when built with it (FAULT_HAVE_ZLIB),
+ * else from a built-in encoder of stored blocks: valid either way.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -103,7 +134,17 @@ typedef struct request {
   char query[4096];
   int close;    /* the client asked for Connection: close, or HTTP/1.0 */
   int head;     /* HEAD: no body in the answer */
+  char *head_text; /* /echo: the request's header section (malloc'd) */
+  char *body;      /* /echo: the request body as received (malloc'd) */
+  size_t body_len;
 } request;
+
+static void request_free(request *req) {
+  free(req->head_text);
+  free(req->body);
+  req->head_text = req->body = NULL;
+  req->body_len = 0;
+}
 
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -176,8 +217,78 @@ static int skip_body(conn *c, unsigned long long n) {
   return 0;
 }
 
-/* Reads one request's head (and skips its body).  0, or -1 when the
- * client closed or sent something unusable (then answered 400/431). */
+/* Takes exactly n bytes of the request body (buffered ones first) into out. */
+static int take_bytes(conn *c, char *out, size_t n) {
+  size_t take = c->len < n ? c->len : n;
+  memcpy(out, c->buf, take);
+  memmove(c->buf, c->buf + take, c->len - take);
+  c->len -= take;
+  for (size_t got = take; got < n;) {
+    ssize_t r = recv(c->fd, out + got, n - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+/* Takes one CRLF-ended line (without the CRLF) into line[cap]. */
+static int take_line(conn *c, char *line, size_t cap) {
+  char *eol;
+  while ((eol = memmem(c->buf, c->len, "\r\n", 2)) == NULL) {
+    if (c->len == sizeof c->buf) return -1;
+    ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    c->len += (size_t)r;
+  }
+  size_t n = (size_t)(eol - c->buf);
+  if (n >= cap) return -1;
+  memcpy(line, c->buf, n);
+  line[n] = '\0';
+  memmove(c->buf, eol + 2, c->len - n - 2);
+  c->len -= n + 2;
+  return 0;
+}
+
+#define ECHO_BODY_MAX (64u << 20)
+
+/* Reads a request body into req->body: n bytes, or chunked (n ignored). */
+static int keep_body(conn *c, request *req, unsigned long long n, int chunked) {
+  if (!chunked) {
+    if (n > ECHO_BODY_MAX || (req->body = malloc(n + 1)) == NULL) return -1;
+    req->body_len = (size_t)n;
+    return take_bytes(c, req->body, (size_t)n);
+  }
+  size_t cap = 0;
+  for (;;) {
+    char line[64];
+    if (take_line(c, line, sizeof line) != 0) return -1;
+    char *end;
+    unsigned long long k = strtoull(line, &end, 16);
+    if (end == line || k > ECHO_BODY_MAX - req->body_len) return -1;
+    if (k == 0) break;
+    if (req->body_len + k + 1 > cap) {
+      cap = (req->body_len + k + 1) * 2;
+      char *b = realloc(req->body, cap);
+      if (b == NULL) return -1;
+      req->body = b;
+    }
+    if (take_bytes(c, req->body + req->body_len, (size_t)k) != 0 || take_line(c, line, sizeof line) != 0 ||
+        line[0] != '\0')
+      return -1;
+    req->body_len += (size_t)k;
+  }
+  for (;;) { /* trailers, up to the blank line */
+    char line[1024];
+    if (take_line(c, line, sizeof line) != 0) return -1;
+    if (line[0] == '\0') return 0;
+  }
+}
+
+/* Reads one request's head (and skips its body, or keeps it for the paths
+ * that look at it).  0, or -1 when the client closed or sent something
+ * unusable (then answered 400/431). */
 static int read_request(conn *c, request *req) {
   char *end;
   while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
@@ -208,11 +319,15 @@ static int read_request(conn *c, request *req) {
   snprintf(req->path, sizeof req->path, "%s", target);
   snprintf(req->query, sizeof req->query, "%s", q ? q : "");
   req->head = strcmp(req->method, "HEAD") == 0;
-  int keep_alive_10 = 0;
+  int keep_alive_10 = 0, chunked = 0, expect100 = 0;
   unsigned long long body = 0;
   for (char *line = strstr(head, "\r\n"); line != NULL && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
     const char *h = line + 2;
     if (strncasecmp(h, "Content-Length:", 15) == 0) body = strtoull(h + 15, NULL, 10);
+    if (strncasecmp(h, "Transfer-Encoding:", 18) == 0 && strncasecmp(h + 18 + strspn(h + 18, " "), "chunked", 7) == 0)
+      chunked = 1;
+    if (strncasecmp(h, "Expect:", 7) == 0 && strncasecmp(h + 7 + strspn(h + 7, " "), "100-continue", 12) == 0)
+      expect100 = 1;
     if (strncasecmp(h, "Connection:", 11) == 0) {
       const char *v = h + 11;
       const char *eol = strstr(v, "\r\n");
@@ -224,6 +339,13 @@ static int read_request(conn *c, request *req) {
     }
   }
   if (strcmp(version, "HTTP/1.0") == 0 && !keep_alive_10) req->close = 1;
+  if (strcmp(req->path, "/close-after-headers") == 0) return 0; /* the body stays unread */
+  if (strcmp(req->path, "/echo") == 0 || strcmp(req->path, "/echo-redirect") == 0) {
+    if ((req->head_text = strdup(head)) == NULL) return -1;
+    if (expect100 && send_str(c->fd, "HTTP/1.1 100 Continue\r\n\r\n") != 0) return -1;
+    if (keep_body(c, req, body, chunked) != 0) return -1;
+    return 0;
+  }
   if (body > 0 && skip_body(c, body) != 0) return -1;
   return 0;
 }
@@ -429,6 +551,74 @@ static buf gzip_bomb(long long mib) {
   return b->gz;
 }
 
+/* ---- deflate --------------------------------------------------------------- */
+
+/* A deflate stream of n bytes of src: zlib-wrapped (RFC 1950), or raw (RFC
+ * 1951); exits on failure. */
+#ifdef FAULT_HAVE_ZLIB
+static buf deflate_bytes(const unsigned char *src, size_t n, int raw) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (deflateInit2(&z, 6, Z_DEFLATED, raw ? -15 : 15, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    fprintf(stderr, "fault-server: deflateInit2 failed\n");
+    exit(1);
+  }
+  uLong cap = deflateBound(&z, (uLong)n);
+  unsigned char *out = malloc(cap);
+  if (out == NULL) {
+    fprintf(stderr, "fault-server: out of memory\n");
+    exit(1);
+  }
+  z.next_in = (unsigned char *)src;
+  z.avail_in = (uInt)n;
+  z.next_out = out;
+  z.avail_out = (uInt)cap;
+  if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+    fprintf(stderr, "fault-server: deflate failed\n");
+    exit(1);
+  }
+  size_t len = cap - z.avail_out;
+  deflateEnd(&z);
+  return (buf){out, len};
+}
+#else
+/* Without zlib: stored blocks, with the zlib header and Adler-32 unless raw. */
+static buf deflate_bytes(const unsigned char *src, size_t n, int raw) {
+  size_t cap = 2 + n + 5 * (n / 65535 + 1) + 4;
+  unsigned char *out = malloc(cap), *p = out;
+  if (out == NULL) {
+    fprintf(stderr, "fault-server: out of memory\n");
+    exit(1);
+  }
+  if (!raw) {
+    *p++ = 0x78; /* CM 8, 32 KiB window */
+    *p++ = 0x01; /* (0x78 * 256 + 0x01) % 31 == 0, no dictionary */
+  }
+  size_t done = 0;
+  do {
+    size_t chunk = n - done < 65535 ? n - done : 65535;
+    *p++ = done + chunk == n ? 1 : 0; /* BFINAL, BTYPE 00: stored */
+    *p++ = (unsigned char)chunk;
+    *p++ = (unsigned char)(chunk >> 8);
+    *p++ = (unsigned char)~chunk;
+    *p++ = (unsigned char)(~chunk >> 8);
+    memcpy(p, src + done, chunk);
+    p += chunk;
+    done += chunk;
+  } while (done < n);
+  if (!raw) {
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < n; i++) {
+      a = (a + src[i]) % 65521;
+      b = (b + a) % 65521;
+    }
+    uint32_t adler = b << 16 | a;
+    for (int i = 3; i >= 0; i--) *p++ = (unsigned char)(adler >> (8 * i)); /* big-endian */
+  }
+  return (buf){out, (size_t)(p - out)};
+}
+#endif
+
 /* ---- the paths ------------------------------------------------------------ */
 
 static int do_reset_mid_body(conn *c) {
@@ -473,21 +663,26 @@ static int do_endless(conn *c) {
   return CLOSE; /* EPIPE or ECONNRESET: the client is gone */
 }
 
-/* A valid gzip stream of about 8 KiB of text, made once. */
-static buf text_gz;
+/* About 8 KiB of text, and valid gzip, zlib and raw deflate streams of it,
+ * made once. */
+static char text_plain[8192];
+static size_t text_len;
+static buf text_gz, text_zlib, text_raw;
 
 static void make_text_gz(void) {
-  char text[8192];
   size_t len = 0;
-  for (int i = 0; len + 80 < sizeof text; i++)
-    len += (size_t)snprintf(text + len, sizeof text - len, "line %d: the quick brown fox jumps over the lazy dog %d\n",
-                            i, i * 7919 % 10007);
-  text_gz = gzip_bytes((const unsigned char *)text, len);
+  for (int i = 0; len + 80 < sizeof text_plain; i++)
+    len += (size_t)snprintf(text_plain + len, sizeof text_plain - len,
+                            "line %d: the quick brown fox jumps over the lazy dog %d\n", i, i * 7919 % 10007);
+  text_len = len;
+  text_gz = gzip_bytes((const unsigned char *)text_plain, len);
+  text_zlib = deflate_bytes((const unsigned char *)text_plain, len, 0);
+  text_raw = deflate_bytes((const unsigned char *)text_plain, len, 1);
 }
+static pthread_once_t text_once = PTHREAD_ONCE_INIT;
 
 static int do_truncated_gzip(conn *c) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, make_text_gz);
+  pthread_once(&text_once, make_text_gz);
   size_t half = text_gz.len / 2;
   char head[256];
   snprintf(head, sizeof head,
@@ -496,6 +691,59 @@ static int do_truncated_gzip(conn *c) {
            half);
   if (send_str(c->fd, head) == 0) send_all(c->fd, text_gz.data, half);
   return CLOSE;
+}
+
+/* The text as a deflate stream (zlib-wrapped or raw), or plain; whole, or
+ * its first half and then close. */
+static int do_deflate(conn *c, const request *req, int truncated) {
+  pthread_once(&text_once, make_text_gz);
+  char kind[16];
+  qstring(req->query, "kind", kind, sizeof kind, "zlib");
+  const buf *b = strcmp(kind, "raw") == 0 ? &text_raw : &text_zlib;
+  int plain = !truncated && strcmp(kind, "plain") == 0;
+  const unsigned char *data = plain ? (const unsigned char *)text_plain : b->data;
+  size_t len = plain ? text_len : truncated ? b->len / 2 : b->len;
+  int close_after = truncated || req->close;
+  char head[256];
+  snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n%sContent-Length: %zu\r\n%s\r\n",
+           plain ? "" : "Content-Encoding: deflate\r\n", len, close_after ? "Connection: close\r\n" : "");
+  if (send_str(c->fd, head) != 0) return CLOSE;
+  if (!req->head && send_all(c->fd, data, len) != 0) return CLOSE;
+  return close_after ? CLOSE : KEEP;
+}
+
+/* What the request was: method, target, headers, body (see /echo). */
+static int do_echo(conn *c, const request *req) {
+  const char *h = req->head_text;
+  char target[4096];
+  if (sscanf(h, "%*s %4095s", target) != 1) target[0] = '\0';
+  size_t cap = strlen(h) * 2 + req->body_len + 256, len = 0;
+  char *out = malloc(cap);
+  if (out == NULL) return CLOSE;
+  len += (size_t)snprintf(out + len, cap - len, "method %s\ntarget %s\n", req->method, target);
+  for (const char *line = strstr(h, "\r\n"); line != NULL && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
+    const char *eol = strstr(line + 2, "\r\n");
+    int n = eol ? (int)(eol - (line + 2)) : (int)strlen(line + 2);
+    len += (size_t)snprintf(out + len, cap - len, "header %.*s\n", n, line + 2);
+  }
+  len += (size_t)snprintf(out + len, cap - len, "body %zu\n", req->body_len);
+  if (req->body_len) memcpy(out + len, req->body, req->body_len);
+  len += req->body_len;
+  char head[256];
+  snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Method: %s\r\nContent-Length: %zu\r\n%s\r\n",
+           req->method, len, req->close ? "Connection: close\r\n" : "");
+  int ok = send_str(c->fd, head) == 0 && (req->head || send_all(c->fd, out, len) == 0);
+  free(out);
+  return !ok || req->close ? CLOSE : KEEP;
+}
+
+static int do_echo_redirect(conn *c, const request *req) {
+  long long code = qparam(req->query, "code", 307);
+  if (code < 300 || code > 399) code = 307;
+  char to[1024], loc[1100];
+  qstring(req->query, "to", to, sizeof to, "/echo");
+  snprintf(loc, sizeof loc, "Location: %s\r\n", to);
+  return respond(c, req, (int)code, "Redirect", loc, "");
 }
 
 /* Two gzip members back to back (RFC 1952 2.2): "hello, " then "members\n". */
@@ -654,6 +902,11 @@ static int route(conn *c, const request *req) {
   if (strcmp(p, "/truncated-gzip") == 0) return do_truncated_gzip(c);
   if (strcmp(p, "/gzip-bomb") == 0) return do_gzip_bomb(c, req);
   if (strcmp(p, "/gzip-members") == 0) return do_gzip_members(c, req);
+  if (strcmp(p, "/deflate") == 0) return do_deflate(c, req, 0);
+  if (strcmp(p, "/truncated-deflate") == 0) return do_deflate(c, req, 1);
+  if (strcmp(p, "/echo") == 0) return do_echo(c, req);
+  if (strcmp(p, "/echo-redirect") == 0) return do_echo_redirect(c, req);
+  if (strcmp(p, "/close-after-headers") == 0) return CLOSE;
   if (strcmp(p, "/malformed-headers") == 0) return do_malformed_headers(c, req);
   if (strcmp(p, "/redirect-loop") == 0)
     return respond(c, req, 302, "Found", "Location: /redirect-loop\r\n", "");
@@ -684,7 +937,13 @@ static void *conn_main(void *arg) {
   conn *c = arg;
   request req;
   int state = KEEP;
-  while (state == KEEP && read_request(c, &req) == 0) state = route(c, &req);
+  memset(&req, 0, sizeof req);
+  while (state == KEEP) {
+    int r = read_request(c, &req);
+    if (r == 0) state = route(c, &req);
+    request_free(&req);
+    if (r != 0) break;
+  }
   if (state != CLOSED) close(c->fd);
   free(c);
   atomic_fetch_sub(&nconns, 1);
