@@ -176,7 +176,10 @@ static int map_ares_status(int status) {
   case ARES_ENODATA: return SP_ENODATA;
   case ARES_ETIMEOUT: return SP_ETIMEDOUT;
   case ARES_EREFUSED: return SP_EDNSREFUSED;
-  case ARES_ECONNREFUSED: return -ECONNREFUSED; /* nothing listens at the server's address */
+  /* c-ares 1.18 ends a query with ECONNREFUSED when every server either
+   * answered REFUSED, SERVFAIL or NOTIMP, or was unreachable (port closed):
+   * it keeps no other status for those answers. */
+  case ARES_ECONNREFUSED: return SP_EDNSREFUSED;
   case ARES_ENOMEM: return SP_ENOMEM;
   case ARES_EBADNAME: return SP_EINVAL;
   case ARES_ECANCELLED:

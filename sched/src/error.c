@@ -19,7 +19,7 @@ const char *sp_strerror(int err) {
   case SP_ENOTASK: return "task was cancelled before it started";
   case SP_ENOTFOUND: return "host not found (the name does not exist: NXDOMAIN)";
   case SP_ENODATA: return "host has no address of the requested family";
-  case SP_EDNSREFUSED: return "DNS server refused the query";
+  case SP_EDNSREFUSED: return "DNS servers refused the query, failed it (SERVFAIL) or were unreachable";
   case SP_EDNS: return "DNS lookup failed (server failure, malformed answer or bad name)";
   case SP_EHTTP: return "HTTP transfer failed";
   case SP_ETOOBIG: return "response body larger than the allowed maximum";

@@ -45,7 +45,8 @@ typedef struct sp_addrlist {
  *
  * Errors: SP_ENOTFOUND (NXDOMAIN), SP_ENODATA (no address of that family),
  * SP_ETIMEDOUT (no answer in time: timeout_ns, or the servers did not
- * answer), SP_EDNSREFUSED, SP_EDNS, SP_EINVAL (empty or too long name, bad
+ * answer), SP_EDNSREFUSED (every server answered REFUSED or SERVFAIL, or
+ * could not be reached), SP_EDNS, SP_EINVAL (empty or too long name, bad
  * family), SP_ECANCELED, SP_ESHUTDOWN, SP_ENOMEM, SP_EPERM (not in a task).
  */
 int sp_resolve(const char *host, uint16_t port, int family, uint64_t timeout_ns, sp_addrlist **out);

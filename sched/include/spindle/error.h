@@ -34,7 +34,7 @@ enum sp_err {
   /* io/: DNS (spindle/dns.h) */
   SP_ENOTFOUND = SP_ERR_BASE - 20,   /* the name does not exist (NXDOMAIN) */
   SP_ENODATA = SP_ERR_BASE - 21,     /* the name exists but has no address of that family */
-  SP_EDNSREFUSED = SP_ERR_BASE - 22, /* the DNS server refused the query */
+  SP_EDNSREFUSED = SP_ERR_BASE - 22, /* every DNS server refused or failed the query, or was unreachable */
   SP_EDNS = SP_ERR_BASE - 23,        /* DNS failure: server failure, bad answer, bad name */
 
   /* io/: HTTP (spindle/http.h) */
