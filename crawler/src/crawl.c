@@ -1143,10 +1143,12 @@ void crawl_print_summary(const crawl_summary *s, FILE *f) {
           s->interrupted ? ", stopped early" : "");
   fprintf(f, "  %ld ok, %ld redirects, %ld client errors (4xx), %ld server errors (5xx), %ld failed", s->ok,
           s->redirects, s->client_errors, s->server_errors, s->failed);
-  for (int k = 0; k < EK_N; k++)
-    if (s->errors_by_code[k]) fprintf(f, "%s %s %ld", k ? "," : " (", kind_names[k], s->errors_by_code[k]);
-  bool any = false;
-  for (int k = 0; k < EK_N; k++) any |= s->errors_by_code[k] != 0;
+  bool any = false; /* the first kind listed opens the parenthesis, whichever it is */
+  for (int k = 0; k < EK_N; k++) {
+    if (!s->errors_by_code[k]) continue;
+    fprintf(f, "%s%s %ld", any ? ", " : " (", kind_names[k], s->errors_by_code[k]);
+    any = true;
+  }
   fprintf(f, "%s\n", any ? ")" : "");
   fprintf(f, "  %ld disallowed by robots.txt, %ld retries, %ld left in the queue\n", s->robots_skipped, s->retries,
           s->queued);

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +98,14 @@ int crawl_out_read(crawl_out *o, const char *path) {
     c->depth = (long)json_integer_value(json_object_get(j, "depth"));
     c->links = (long)json_integer_value(json_object_get(j, "links"));
     c->bytes = (long)json_integer_value(json_object_get(j, "bytes"));
+    c->content_type = dup_field(j, "content_type");
+    c->redirect = dup_field(j, "redirect");
+    c->ip = dup_field(j, "ip");
+    c->message = dup_field(j, "message");
+    c->error_code = (long)json_integer_value(json_object_get(j, "error_code"));
+    c->retries = (long)json_integer_value(json_object_get(j, "retries"));
+    json_t *ms = json_object_get(j, "fetch_ms");
+    c->fetch_ms = json_is_number(ms) ? json_number_value(ms) : -1;
     json_decref(j);
   }
   free(line);
@@ -109,6 +119,10 @@ void crawl_out_free(crawl_out *o) {
     free(o->v[i].final_url);
     free(o->v[i].referrer);
     free(o->v[i].error);
+    free(o->v[i].content_type);
+    free(o->v[i].redirect);
+    free(o->v[i].ip);
+    free(o->v[i].message);
   }
   free(o->v);
   memset(o, 0, sizeof *o);
@@ -198,4 +212,102 @@ long count_lines(const char *path) {
     if (c == '\n') n++;
   fclose(f);
   return n;
+}
+
+/* ---------------------------------------------------------------- warcio */
+
+const char *warcio_npm_dir(void) {
+  const char *d = getenv("SPINDLE_NPM_DIR");
+  return d && *d ? d : "/tmp/spindle-npm";
+}
+
+static bool have_command(const char *name) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
+  return system(cmd) == 0;
+}
+
+static int mkdirs(const char *dir) {
+  char p[512];
+  snprintf(p, sizeof p, "%s", dir);
+  for (char *s = p + 1; *s; s++)
+    if (*s == '/') {
+      *s = '\0';
+      mkdir(p, 0755);
+      *s = '/';
+    }
+  return mkdir(p, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* The last n bytes of the file at path into err (empty if unreadable). */
+static void tail_into(const char *path, char *err, size_t n) {
+  size_t at = strlen(err);
+  FILE *f = fopen(path, "r");
+  if (!f || at + 1 >= n) {
+    if (f) fclose(f);
+    return;
+  }
+  size_t room = n - at - 1;
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long size = ftell(f);
+    fseek(f, size > (long)room ? size - (long)room : 0, SEEK_SET);
+  }
+  size_t k = fread(err + at, 1, room, f);
+  err[at + k] = '\0';
+  fclose(f);
+}
+
+int warcio_ensure(char *err, size_t n) {
+  err[0] = '\0';
+  if (!have_command("node")) {
+    snprintf(err, n, "node is not installed: the WARC tests read their files with warcio (npm); "
+                     "`bash tools/setup.sh` installs nodejs and npm");
+    return -1;
+  }
+  const char *dir = warcio_npm_dir();
+  if (strchr(dir, '\'') || mkdirs(dir) != 0) {
+    snprintf(err, n, "SPINDLE_NPM_DIR '%s': no quotes allowed, and it must be a directory we can make", dir);
+    return -1;
+  }
+  char p[600];
+  snprintf(p, sizeof p, "%s/.spindle-install.lock", dir);
+  int lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0 || flock(lock, LOCK_EX) != 0) {
+    snprintf(err, n, "lock %s: %s", p, strerror(errno));
+    if (lock >= 0) close(lock);
+    return -1;
+  }
+  /* A marker written after npm succeeded: an install killed half way
+   * leaves node_modules behind, but not the marker. */
+  char marker[600];
+  snprintf(marker, sizeof marker, "%s/.spindle-warcio-installed", dir);
+  int rc = 0;
+  if (access(marker, R_OK) != 0) {
+    if (!have_command("npm")) {
+      snprintf(err, n, "npm is not installed: `bash tools/setup.sh` installs nodejs and npm");
+      rc = -1;
+    } else {
+      char cmd[1400];
+      snprintf(cmd, sizeof cmd,
+               "npm install --prefix '%s' warcio@2 --no-audit --no-fund >'%s/npm-install.log' 2>&1", dir, dir);
+      int st = system(cmd);
+      if (st != 0) {
+        snprintf(err, n, "npm install warcio@2 into %s failed (exit status %d); its output ends:\n", dir,
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        snprintf(p, sizeof p, "%s/npm-install.log", dir);
+        tail_into(p, err, n);
+        rc = -1;
+      } else {
+        int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+          snprintf(err, n, "open %s: %s", marker, strerror(errno));
+          rc = -1;
+        } else {
+          close(fd);
+        }
+      }
+    }
+  }
+  close(lock);
+  return rc;
 }

@@ -26,6 +26,9 @@ size_t strset_missing(const strset *a, const strset *b, const char *what, size_t
 typedef struct crawl_line {
   char *url, *final_url, *referrer, *error;
   long status, depth, links, bytes;
+  char *content_type, *redirect, *ip, *message; /* NULL when absent or null */
+  long error_code, retries;                     /* 0 when absent */
+  double fetch_ms;                              /* -1 when absent */
 } crawl_line;
 
 typedef struct crawl_out {
@@ -50,5 +53,14 @@ int crawl_wait(pid_t pid, double timeout_s);
 extern long crawl_last_maxrss_kb;
 /* Lines in a file now (0 if missing). */
 long count_lines(const char *path);
+
+/* warcio (npm), the independent WARC reader of the tests: its install
+ * directory ($SPINDLE_NPM_DIR, default /tmp/spindle-npm), and
+ * warcio_ensure, which installs warcio@2 there unless it is (once per
+ * machine, under a lock, as test processes may get there at once).
+ * 0, or -1 with why (node or npm missing, npm failed: its output's tail)
+ * in err. */
+const char *warcio_npm_dir(void);
+int warcio_ensure(char *err, size_t n);
 
 #endif

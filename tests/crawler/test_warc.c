@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "sched/spt.h"
 #include "warc.h"
+#include "crawler/crawl_harness.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -472,66 +473,6 @@ static struct warc check_file(const char *path, const struct fetch *s, const int
 
 /* ---------------------------------------------------------- warcio */
 
-static const char *npm_dir(void) {
-  const char *d = getenv("SPINDLE_NPM_DIR");
-  return d && *d ? d : "/tmp/spindle-npm";
-}
-
-static bool have_command(const char *name) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
-  return system(cmd) == 0;
-}
-
-static void mkdirs(const char *dir) {
-  char p[512];
-  snprintf(p, sizeof p, "%s", dir);
-  for (char *s = p + 1; *s; s++)
-    if (*s == '/') {
-      *s = '\0';
-      mkdir(p, 0755);
-      *s = '/';
-    }
-  cr_assert(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", p, strerror(errno));
-}
-
-/* Installs warcio@2 into npm_dir() unless it is there: once per machine,
- * under a lock, as several test processes may get here at once. */
-static void ensure_warcio(void) {
-  cr_assert(have_command("node"),
-            "node is not installed: the WARC test reads its files with warcio (npm); "
-            "`bash tools/setup.sh` installs nodejs and npm");
-  const char *dir = npm_dir();
-  cr_assert(!strchr(dir, '\''), "SPINDLE_NPM_DIR must not contain quotes");
-  mkdirs(dir);
-  char p[600];
-  snprintf(p, sizeof p, "%s/.spindle-install.lock", dir);
-  int lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  cr_assert(lock >= 0, "open %s: %s", p, strerror(errno));
-  cr_assert_eq(flock(lock, LOCK_EX), 0);
-  /* A marker written after npm succeeded: an install killed half way
-   * leaves node_modules behind, but not the marker. */
-  char marker[600];
-  snprintf(marker, sizeof marker, "%s/.spindle-warcio-installed", dir);
-  if (access(marker, R_OK) != 0) {
-    cr_assert(have_command("npm"), "npm is not installed: `bash tools/setup.sh` installs nodejs and npm");
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd,
-             "npm install --prefix '%s' warcio@2 --no-audit --no-fund >'%s/npm-install.log' 2>&1", dir, dir);
-    int rc = system(cmd);
-    snprintf(p, sizeof p, "%s/npm-install.log", dir);
-    size_t n = 0;
-    char *log = rc != 0 ? (char *)slurp(p, &n) : NULL;
-    cr_assert_eq(rc, 0, "npm install warcio@2 into %s failed (exit status %d); its output:\n%.*s", dir,
-                 WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, (int)(n > 3000 ? 3000 : n),
-                 log ? log + (n > 3000 ? n - 3000 : 0) : "");
-    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert(fd >= 0, "open %s: %s", marker, strerror(errno));
-    close(fd);
-  }
-  close(lock);
-}
-
 /* The reader script, next to this file. */
 static const char *reader_script(void) {
   static char p[600];
@@ -547,9 +488,10 @@ static const char *reader_script(void) {
  * from node, a stack trace) goes to the test's stderr, out of the way of
  * the comparison. */
 static char *run_warcio(const char *path) {
-  ensure_warcio();
+  char err[4096];
+  cr_assert_eq(warcio_ensure(err, sizeof err), 0, "%s", err);
   char cmd[2000], *out = NULL;
-  snprintf(cmd, sizeof cmd, "SPINDLE_NPM_DIR='%s' node '%s' '%s'", npm_dir(), reader_script(), path);
+  snprintf(cmd, sizeof cmd, "SPINDLE_NPM_DIR='%s' node '%s' '%s'", warcio_npm_dir(), reader_script(), path);
   FILE *p = popen(cmd, "r");
   cr_assert_not_null(p, "popen: %s", strerror(errno));
   size_t len = 0;
