@@ -68,7 +68,7 @@ typedef struct sp_http_request {
 void sp_http_request_init(sp_http_request *req);
 
 typedef struct sp_http_timings {
-  uint64_t resolve_ns;  /* spindle's DNS lookup (0 when cached) */
+  uint64_t resolve_ns;  /* in spindle's resolver (microseconds from its cache; 0 for an IP literal) */
   uint64_t connect_ns;  /* TCP connected, from the start of the last hop */
   uint64_t tls_ns;      /* TLS handshake done (0 for http://) */
   uint64_t ttfb_ns;     /* first response byte */
