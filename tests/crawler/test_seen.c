@@ -1,4 +1,5 @@
 /* test_seen.c - the crawler's seen set: no URL lost, bounded memory. */
+#define _GNU_SOURCE
 #include "sched/spt.h"
 #include "seen.h"
 

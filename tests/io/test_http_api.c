@@ -517,56 +517,6 @@ Test(http_api, sigpipe_never_kills, .init = start_all, .fini = stop_all, .timeou
 
 /* ----------------------------------------------------------- the examples */
 
-/* Path of an example program in $SPINDLE_BIN_DIR; asserts it exists. */
-static void example_path(char *buf, size_t cap, const char *name) {
-  const char *dir = getenv("SPINDLE_BIN_DIR");
-  cr_assert_not_null(dir, "SPINDLE_BIN_DIR is not set (run the tests through ctest)");
-  snprintf(buf, cap, "%s/%s", dir, name);
-  cr_assert_eq(access(buf, X_OK), 0, "example program %s is missing or not executable", buf);
-}
-
-typedef struct prog_out {
-  char out[1 << 16];
-  size_t len;
-  int status;
-  double wall_s;
-} prog_out;
-
-/* Runs argv with stdout captured; asserts it ended within timeout_s. */
-static void run_prog(char *const argv[], prog_out *r, int timeout_s) {
-  memset(r, 0, sizeof *r);
-  int p[2];
-  cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-  uint64_t t0 = mono_ns();
-  pid_t pid = fork();
-  cr_assert_neq(pid, -1, "fork failed");
-  if (pid == 0) {
-    dup2(p[1], STDOUT_FILENO);
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  close(p[1]);
-  uint64_t limit = t0 + SEC(timeout_s);
-  bool timed_out = false;
-  for (;;) {
-    uint64_t now = mono_ns();
-    if (now >= limit) {
-      timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    struct pollfd pfd = {p[0], POLLIN, 0};
-    if (poll(&pfd, 1, (int)((limit - now) / 1000000 + 1)) <= 0) continue;
-    ssize_t k = read(p[0], r->out + r->len, sizeof r->out - 1 - r->len);
-    if (k <= 0 || (r->len += (size_t)k) == sizeof r->out - 1) break;
-  }
-  close(p[0]);
-  waitpid(pid, &r->status, 0);
-  r->wall_s = (double)(mono_ns() - t0) / 1e9;
-  r->out[r->len] = '\0';
-  cr_assert(!timed_out, "%s timed out after %d s; output so far:\n%s", argv[0], timeout_s, r->out);
-}
-
 /* The line of out that ends with "  URL" (fetch's per-URL line), or NULL. */
 static const char *line_for(const char *out, const char *url, char *buf, size_t n) {
   char pat[300];
@@ -583,17 +533,17 @@ static const char *line_for(const char *out, const char *url, char *buf, size_t 
  * once, a summary, and exit 1 when one failed. */
 Test(http_api, fetch_example, .init = start_all, .fini = stop_all, .timeout = 120) {
   char prog[512], u_ok[128], u_404[128], u_d1[128], u_d2[128], u_d3[128], line[512];
-  example_path(prog, sizeof prog, "fetch");
+  spt_bin_path(prog, sizeof prog, "fetch");
   furl(u_ok, sizeof u_ok, "/ok");
   furl(u_404, sizeof u_404, "/status?code=404");
   furl(u_d1, sizeof u_d1, "/delay?ms=1500&n=1");
   furl(u_d2, sizeof u_d2, "/delay?ms=1500&n=2");
   furl(u_d3, sizeof u_d3, "/delay?ms=1500&n=3");
-  prog_out *r = calloc(1, sizeof *r);
+  spt_prog *r = calloc(1, sizeof *r);
   cr_assert(r);
   /* three 1.5 s responses in parallel, a 404 (a response, not a failure) */
   char *const argv1[] = {prog, "--timeout", "20", u_ok, u_404, u_d1, u_d2, u_d3, NULL};
-  run_prog(argv1, r, 60);
+  spt_run_prog(argv1, r, 60);
   cr_assert(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0, "fetch exited 0x%x:\n%s", r->status, r->out);
   int status;
   size_t bytes;
@@ -621,14 +571,14 @@ Test(http_api, fetch_example, .init = start_all, .fini = stop_all, .timeout = 12
   /* a URL that fails: ERR with the reason, exit status 1 */
   char u_refused[] = "http://127.0.0.1:1/";
   char *const argv2[] = {prog, u_ok, u_refused, NULL};
-  run_prog(argv2, r, 60);
+  spt_run_prog(argv2, r, 60);
   cr_assert(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 1, "fetch exited 0x%x:\n%s", r->status, r->out);
   cr_assert(line_for(r->out, u_ok, line, sizeof line) && strncmp(line, "200 ", 4) == 0, "output:\n%s", r->out);
   cr_assert(strstr(r->out, "ERR ") && strstr(r->out, "127.0.0.1:1/: "), "no ERR line:\n%s", r->out);
   cr_assert(strstr(r->out, "2 URLs in ") && strstr(r->out, ", 1 failed"), "summary:\n%s", r->out);
   /* bad usage: exit 2 */
   char *const argv3[] = {prog, NULL};
-  run_prog(argv3, r, 30);
+  spt_run_prog(argv3, r, 30);
   cr_assert(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 2, "fetch without URLs exited 0x%x", r->status);
   free(r);
 }
@@ -694,7 +644,7 @@ static void *echo_client(void *arg) {
  * several concurrent clients back to each, in order. */
 Test(http_api, echo_server_example, .fini = stop_echo, .timeout = 120) {
   char prog[512];
-  example_path(prog, sizeof prog, "echo-server");
+  spt_bin_path(prog, sizeof prog, "echo-server");
   int p[2];
   cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
   echo_pid = fork();

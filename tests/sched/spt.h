@@ -13,14 +13,19 @@
 #define SPINDLE_TESTS_SPT_H
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <spindle/spindle.h>
 
@@ -159,5 +164,61 @@ static inline void *spt_join(sp_task *t) {
 
 #define IPTR(x) ((void *)(intptr_t)(x))
 #define PINT(p) ((intptr_t)(p))
+
+/* ------------------------------------------------ running programs */
+
+/* What a program run by spt_run_prog printed and how it ended. */
+typedef struct spt_prog {
+  char out[1 << 16]; /* stdout, NUL-terminated (cut at 64 KiB) */
+  size_t len;
+  int status;    /* waitpid status */
+  double wall_s; /* wall time as seen from here */
+} spt_prog;
+
+/* Path of a program built into $SPINDLE_BIN_DIR (the examples); asserts it
+ * exists.  Test thread only. */
+SPT_UNUSED static void spt_bin_path(char *buf, size_t cap, const char *name) {
+  const char *dir = getenv("SPINDLE_BIN_DIR");
+  cr_assert_not_null(dir, "SPINDLE_BIN_DIR is not set (run the tests through ctest)");
+  snprintf(buf, cap, "%s/%s", dir, name);
+  cr_assert_eq(access(buf, X_OK), 0, "program %s is missing or not executable", buf);
+}
+
+/* Runs argv (argv[0] a path) with stdout captured; kills it and fails the
+ * test if it runs past timeout_s.  The exit status is the caller's to
+ * check.  Test thread only. */
+SPT_UNUSED static void spt_run_prog(char *const argv[], spt_prog *r, int timeout_s) {
+  memset(r, 0, sizeof *r);
+  int p[2];
+  cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+  uint64_t t0 = mono_ns();
+  pid_t pid = fork();
+  cr_assert_neq(pid, -1, "fork failed");
+  if (pid == 0) {
+    dup2(p[1], STDOUT_FILENO);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(p[1]);
+  uint64_t limit = t0 + SEC(timeout_s);
+  int timed_out = 0;
+  for (;;) {
+    uint64_t now = mono_ns();
+    if (now >= limit) {
+      timed_out = 1;
+      kill(pid, SIGKILL);
+      break;
+    }
+    struct pollfd pfd = {p[0], POLLIN, 0};
+    if (poll(&pfd, 1, (int)((limit - now) / 1000000 + 1)) <= 0) continue;
+    ssize_t k = read(p[0], r->out + r->len, sizeof r->out - 1 - r->len);
+    if (k <= 0 || (r->len += (size_t)k) == sizeof r->out - 1) break;
+  }
+  close(p[0]);
+  waitpid(pid, &r->status, 0);
+  r->wall_s = (double)(mono_ns() - t0) / 1e9;
+  r->out[r->len] = '\0';
+  cr_assert(!timed_out, "%s timed out after %d s; output so far:\n%s", argv[0], timeout_s, r->out);
+}
 
 #endif

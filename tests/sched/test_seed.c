@@ -10,58 +10,9 @@
 
 /* ------------------------------------------------ running the examples */
 
-typedef struct prog_result {
-  char out[1 << 16]; /* stdout, NUL-terminated */
-  size_t len;
-  int status;     /* waitpid status */
-  double wall_s;  /* wall time as seen from here */
-  int timed_out;
-} prog_result;
-
-/* Path of an example program in $SPINDLE_BIN_DIR; asserts it exists. */
-static void example_path(char *buf, size_t cap, const char *name) {
-  const char *dir = getenv("SPINDLE_BIN_DIR");
-  cr_assert_not_null(dir, "SPINDLE_BIN_DIR is not set (run the tests through ctest)");
-  snprintf(buf, cap, "%s/%s", dir, name);
-  cr_assert_eq(access(buf, X_OK), 0, "example program %s is missing or not executable", buf);
-}
-
-/* Runs argv (argv[0] a path) with stdout captured, for at most timeout_s. */
-static void run_prog(char *const argv[], prog_result *r, int timeout_s) {
-  memset(r, 0, sizeof *r);
-  int p[2];
-  cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-  uint64_t t0 = mono_ns();
-  pid_t pid = fork();
-  cr_assert_neq(pid, -1, "fork failed");
-  if (pid == 0) {
-    dup2(p[1], STDOUT_FILENO);
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  close(p[1]);
-  uint64_t limit = t0 + SEC(timeout_s);
-  for (;;) {
-    uint64_t now = mono_ns();
-    if (now >= limit) {
-      r->timed_out = 1;
-      kill(pid, SIGKILL);
-      break;
-    }
-    struct pollfd pfd = {p[0], POLLIN, 0};
-    int n = poll(&pfd, 1, (int)((limit - now) / 1000000 + 1));
-    if (n < 0) continue;
-    if (n == 0) continue;
-    ssize_t k = read(p[0], r->out + r->len, sizeof r->out - 1 - r->len);
-    if (k <= 0) break;
-    r->len += (size_t)k;
-    if (r->len == sizeof r->out - 1) break;
-  }
-  close(p[0]);
-  waitpid(pid, &r->status, 0);
-  r->wall_s = (double)(mono_ns() - t0) / 1e9;
-  r->out[r->len] = '\0';
-  cr_assert(!r->timed_out, "%s timed out after %d s; output so far:\n%s", argv[0], timeout_s, r->out);
+/* Runs argv as spt_run_prog does, and requires exit status 0. */
+static void run_prog(char *const argv[], spt_prog *r, int timeout_s) {
+  spt_run_prog(argv, r, timeout_s);
   cr_assert(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0,
             "%s did not exit 0 (status 0x%x); output:\n%s", argv[0], r->status, r->out);
 }
@@ -107,7 +58,7 @@ enum { ATTEMPTS = 3 };
 /* One run of seed-sleep 0.2; returns the reported seconds. */
 static double seed_sleep_once(char *path) {
   char *argv[] = {path, "0.2", NULL};
-  static prog_result r;
+  static spt_prog r;
   run_prog(argv, &r, 30);
   char *lines[64];
   int n = split_lines(r.out, lines, 64);
@@ -125,7 +76,7 @@ static double seed_sleep_once(char *path) {
 /* seed-sleep 0.2 prints its elapsed time (a line ending " s") of 0.2..0.5 s. */
 Test(seed, seed_sleep_program, .timeout = 90) {
   char path[4096];
-  example_path(path, sizeof path, "seed-sleep");
+  spt_bin_path(path, sizeof path, "seed-sleep");
   double best = 1e9;
   for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best > 0.5; a++) {
     double x = seed_sleep_once(path);
@@ -137,7 +88,7 @@ Test(seed, seed_sleep_program, .timeout = 90) {
 /* One run of seed-gather 0.05: checks the lines and their order; returns X of "time taken: X s". */
 static double seed_gather_once(char *path) {
   char *argv[] = {path, "0.05", NULL};
-  static prog_result r;
+  static spt_prog r;
   run_prog(argv, &r, 30);
   static char copy[sizeof r.out];
   memcpy(copy, r.out, sizeof copy);
@@ -161,7 +112,7 @@ static double seed_gather_once(char *path) {
 /* seed-gather 0.05 prints the tutorial's lines in order and takes the max sleep, not the sum. */
 Test(seed, seed_gather_program, .timeout = 90) {
   char path[4096];
-  example_path(path, sizeof path, "seed-gather");
+  spt_bin_path(path, sizeof path, "seed-gather");
   double best = 1e9;
   for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best >= 0.45; a++) {
     double x = seed_gather_once(path);
@@ -177,7 +128,7 @@ static double seed_many_once(char *path, int ntasks) {
   char nbuf[32];
   snprintf(nbuf, sizeof nbuf, "%d", ntasks);
   char *argv[] = {path, "--tasks", nbuf, "--seconds", "0.2", NULL};
-  static prog_result r;
+  static spt_prog r;
   run_prog(argv, &r, 90);
   static char copy[sizeof r.out];
   memcpy(copy, r.out, sizeof copy);
@@ -203,7 +154,7 @@ static double seed_many_once(char *path, int ntasks) {
 /* seed-many --tasks 10000 --seconds 0.2 finishes all sleepers in < 0.5 s. */
 Test(seed, seed_many_program, .timeout = 240) {
   char path[4096];
-  example_path(path, sizeof path, "seed-many");
+  spt_bin_path(path, sizeof path, "seed-many");
   int ntasks = sanitized() ? 1000 : 10000;
   double best = 1e9;
   for (int a = 0; a < (sanitized() ? 1 : ATTEMPTS) && best >= 0.5; a++) {
