@@ -108,7 +108,7 @@ static struct crawler {
   host *ring;          /* cursor into the ring of hosts with queued URLs */
   long nring;
   crawl_seen seen;
-  crawl_seen seen_raw; /* fingerprints of URLs exactly as found: decided once */
+  crawl_recent seen_raw; /* fingerprints of URLs exactly as found, recently: decided once */
   char **seeds;        /* cleaned seed URLs */
   char **seed_hosts;
   size_t nseed_hosts;  /* of both */
@@ -460,8 +460,10 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
   int port = 0, r = 0;
   /* The same string always gets the same answer (its key, its scope): a
    * page's links mostly repeat what other pages linked, and are dropped
-   * here before any parsing. */
-  if (!(flags & EQ_LOADED) && crawl_seen_add(&C.seen_raw, crawl_fingerprint(url)) == 0) return 0;
+   * here before any parsing.  The memory of them is bounded (links out of
+   * scope never reach `seen`, and they can outnumber the crawl's own): one
+   * forgotten takes the long way, to the same answer. */
+  if (!(flags & EQ_LOADED) && crawl_recent_check_add(&C.seen_raw, crawl_fingerprint(url))) return 0;
   if (crawl_url_normalize(url, &key) != 0) goto out;
   uint64_t fp = crawl_fingerprint(key);
   if (!(flags & EQ_LOADED) && crawl_seen_has(&C.seen, fp)) goto out; /* the common case */
@@ -1018,7 +1020,7 @@ static void crawler_free(void) {
   free(C.seed_hosts);
   free(C.seeds);
   crawl_seen_free(&C.seen);
-  crawl_seen_free(&C.seen_raw);
+  crawl_recent_free(&C.seen_raw);
   shared_str_release(C.last_referrer);
   C.last_referrer = NULL;
 }

@@ -52,3 +52,45 @@ void crawl_seen_free(crawl_seen *s) {
   free(s->slots);
   memset(s, 0, sizeof *s);
 }
+
+/* ---------------------------------------------------------------- recent */
+
+/* Puts fp into one of its pair's two slots: an empty one, else the one
+ * fp's bit 32 names (so neither way always loses). */
+static void recent_put(uint64_t *slots, size_t cap, uint64_t fp, size_t *n) {
+  size_t i = (size_t)fp & (cap - 2);
+  if (!slots[i] || !slots[i + 1]) {
+    slots[slots[i] ? i + 1 : i] = fp;
+    ++*n;
+  } else {
+    slots[i + ((fp >> 32) & 1)] = fp;
+  }
+}
+
+static void recent_grow(crawl_recent *r) {
+  size_t cap = r->cap ? r->cap * 2 : 1024;
+  uint64_t *slots = calloc(cap, sizeof *slots);
+  if (!slots) return; /* stays the size it is */
+  size_t n = 0;
+  for (size_t i = 0; i < r->cap; i++)
+    if (r->slots[i]) recent_put(slots, cap, r->slots[i], &n);
+  free(r->slots);
+  r->slots = slots;
+  r->cap = cap;
+  r->n = n;
+}
+
+bool crawl_recent_check_add(crawl_recent *r, uint64_t fp) {
+  if (r->cap) {
+    size_t i = (size_t)fp & (r->cap - 2);
+    if (r->slots[i] == fp || r->slots[i + 1] == fp) return true;
+  }
+  if (!r->cap || ((r->n + 1) * 4 > r->cap * 3 && r->cap < CRAWL_RECENT_MAX_SLOTS)) recent_grow(r);
+  if (r->cap) recent_put(r->slots, r->cap, fp, &r->n);
+  return false;
+}
+
+void crawl_recent_free(crawl_recent *r) {
+  free(r->slots);
+  memset(r, 0, sizeof *r);
+}

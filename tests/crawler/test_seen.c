@@ -45,3 +45,31 @@ Test(seen, fingerprints, .timeout = 60) {
   cr_assert_neq(crawl_fingerprint("http://a/"), 0);
   crawl_seen_free(&s);
 }
+
+/* The bounded table of recent fingerprints: it never claims one it was not
+ * given, remembers what came recently, and stops growing at its maximum
+ * however many it is given. */
+Test(seen, recent_is_bounded_and_never_invents, .timeout = 120) {
+  size_t n = sanitized() ? 2000000 : 10000000;
+  crawl_recent r = {0};
+  uint64_t s = 7;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t fp = next_rand(&s) | 1;
+    cr_assert(!crawl_recent_check_add(&r, fp), "fingerprint %zu claimed before it was given", i);
+    cr_assert(crawl_recent_check_add(&r, fp), "fingerprint %zu forgotten at once", i);
+  }
+  cr_assert_eq(r.cap, CRAWL_RECENT_MAX_SLOTS, "%zu slots after %zu fingerprints", r.cap, n);
+  /* the last ones given are mostly still there: at most one in a pair was
+   * pushed out by each later one */
+  size_t kept = 0;
+  s = 7;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t fp = next_rand(&s) | 1;
+    if (i >= n - 1000) kept += crawl_recent_check_add(&r, fp);
+  }
+  cr_assert(kept >= 990, "only %zu of the last 1,000 remembered", kept);
+  size_t false_hits = 0;
+  for (size_t i = 0; i < 100000; i++) false_hits += crawl_recent_check_add(&r, (next_rand(&s) | 1) ^ 0x5555);
+  cr_assert_lt(false_hits, 5, "%zu fingerprints never given were claimed", false_hits);
+  crawl_recent_free(&r);
+}
