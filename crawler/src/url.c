@@ -746,6 +746,7 @@ static int add_authority(strbuf *b, CURLU *h, const char *scheme) {
  * rendering.  0 and *key, 1 when url is not of that form, < 0.
  */
 static int normalize_direct(const char *url, char **key) {
+  if (strlen(url) > CRAWL_URL_MAX) return 1; /* the curl path refuses it, as prepare() does */
   size_t sn = scheme_len(url);
   if (!sn || !is_http_scheme(url, sn) || url[sn + 1] != '/' || url[sn + 2] != '/') return 1;
   char *r;

@@ -160,6 +160,21 @@ Test(url, resolve_length_limit, .timeout = 30) {
   free(ref);
   cr_assert(crawl_url_resolve(RFC_BASE, NULL, &out) < 0);
   cr_assert(crawl_url_resolve(RFC_BASE, "g", NULL) < 0);
+  /* an absolute URL over the limit has no key either, even one that dot
+   * segments would bring under it (a redirect's Location is only
+   * normalised) */
+  char *url = malloc(CRAWL_URL_MAX + 64);
+  cr_assert_not_null(url);
+  for (int dots = 0; dots < 2; dots++) {
+    strcpy(url, "http://example.com/");
+    size_t at = strlen(url);
+    memset(url + at, 'a', CRAWL_URL_MAX - at + 1);
+    strcpy(url + CRAWL_URL_MAX + 1, dots ? "/../b" : "");
+    char *key = NULL;
+    cr_assert(crawl_url_normalize(url, &key) < 0, "a %zu-byte URL got the key %.60s...", strlen(url), key);
+    cr_assert_null(key);
+  }
+  free(url);
 }
 
 /* A relative reference against a plain http(s) base, and an absolute one
