@@ -179,7 +179,9 @@ static int error_kind(int rc, int curl_code) {
 static bool retryable(int rc, long status, int curl_code) {
   if (rc == 0) return status >= 500 && status <= 599;
   if (error_kind(rc, curl_code) == EK_TLS) return false; /* the same certificate fails again */
-  return rc == SP_ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET || rc == SP_EHTTP;
+  /* SP_EDNSREFUSED: a SERVFAIL, a REFUSED or an unreachable resolver, often
+   * passing (c-ares 1.18 does not tell them apart). */
+  return rc == SP_ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET || rc == SP_EHTTP || rc == SP_EDNSREFUSED;
 }
 
 /* ------------------------------------------------------------------ hosts */
