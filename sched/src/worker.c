@@ -639,6 +639,7 @@ static void park_worker(sp_worker *w) {
   }
   if (work_visible(w) || atomic_load(&rt->stopping)) {
     unpark_self(w);
+    sp__monitor_kick(rt); /* the monitor may have seen it parked */
     return;
   }
   sp__stacks_trim(rt, w);
@@ -860,12 +861,18 @@ static void *monitor_main(void *arg) {
     }
     all_idle_rounds = running ? 0 : all_idle_rounds + 1;
     period = stuck ? MONITOR_PERIOD_MIN_NS : period * 2 > MONITOR_PERIOD_MAX_NS ? MONITOR_PERIOD_MAX_NS : period * 2;
+    if (wake_at > now + period) wake_at = now + period; /* a worker just found stuck: look again soon */
     pthread_mutex_lock(&rt->mon_lock);
     if (rt->mon_stop) break;
     if (all_idle_rounds >= 2) {
-      /* Every worker parked: sleep until one starts running again. */
+      /* Every worker parked: sleep until one starts running again.  seq_cst
+       * store, then loads of wstate; sp__monitor_kick's worker stored its
+       * wstate, then loads mon_sleeping: one of the two sees the other, so
+       * a worker that unparked meanwhile is not left unserved. */
       atomic_store(&rt->mon_sleeping, 1);
-      pthread_cond_wait(&rt->mon_cond, &rt->mon_lock);
+      bool awake = false;
+      for (unsigned i = 0; i < n; i++) awake |= atomic_load(&rt->workers[i]->wstate) != SP_WS_PARKED;
+      if (!awake) pthread_cond_wait(&rt->mon_cond, &rt->mon_lock);
       atomic_store(&rt->mon_sleeping, 0);
       all_idle_rounds = 0;
       period = MONITOR_PERIOD_MIN_NS;
@@ -881,7 +888,8 @@ static void *monitor_main(void *arg) {
 }
 
 void sp__monitor_kick(sp_runtime *rt) {
-  if (rt->nworkers < 2 || !atomic_load_explicit(&rt->mon_sleeping, memory_order_relaxed)) return;
+  /* seq_cst load: see the sleep in monitor_main. */
+  if (rt->nworkers < 2 || !atomic_load(&rt->mon_sleeping)) return;
   pthread_mutex_lock(&rt->mon_lock);
   pthread_cond_signal(&rt->mon_cond);
   pthread_mutex_unlock(&rt->mon_lock);
