@@ -3,6 +3,11 @@
  * fx_fault_start runs it).  Plain C, one thread per connection, no spindle.
  *
  *   fault-server [--port P]     P = 0 (the default): any free port
+ *   fault-server --dns-rcode R [--port P]
+ *                               a DNS server on UDP instead: every query is
+ *                               answered with its question and RCODE R (2
+ *                               SERVFAIL, 5 REFUSED...), no records; one
+ *                               line "query" per query on stderr
  *
  * Listens on 127.0.0.1:P and prints "port=N" on stdout once it does.  SIGTERM
  * or SIGINT ends it at once.  At most 1024 connections at a time; more are
@@ -956,16 +961,46 @@ static void on_term(int sig) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: fault-server [--port P]   (P = 0: any free port; prints port=N)\n", f);
+  fputs("usage: fault-server [--port P] [--dns-rcode R]   (P = 0: any free port; prints port=N)\n", f);
+}
+
+/* --dns-rcode: answers each query on fd with its header and first
+ * question, QR set, and rcode; until SIGTERM. */
+static _Noreturn void dns_main(int fd, int rcode) {
+  unsigned char q[1500];
+  for (;;) {
+    struct sockaddr_storage from;
+    socklen_t flen = sizeof from;
+    ssize_t n = recvfrom(fd, q, sizeof q, 0, (struct sockaddr *)&from, &flen);
+    if (n < 12) continue;
+    /* the end of the first question: QNAME labels, then QTYPE, QCLASS */
+    size_t off = 12;
+    while (off < (size_t)n && q[off] != 0 && q[off] < 64) off += 1u + q[off];
+    off += 1 + 4;
+    if (off > (size_t)n) continue;
+    fputs("query\n", stderr); /* before the answer: a client that has it sees the line */
+    fflush(stderr);
+    q[2] = (unsigned char)(0x80 | (q[2] & 0x79)); /* QR, the query's opcode and RD */
+    q[3] = (unsigned char)(0x80 | rcode);         /* RA, RCODE */
+    memset(q + 6, 0, 6);                          /* no answer, authority, additional */
+    sendto(fd, q, off, 0, (struct sockaddr *)&from, flen);
+  }
 }
 
 int main(int argc, char **argv) {
-  long port = 0;
+  long port = 0, rcode = -1;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       char *end;
       port = strtol(argv[++i], &end, 10);
       if (*end != '\0' || port < 0 || port > 65535) {
+        usage(stderr);
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--dns-rcode") == 0 && i + 1 < argc) {
+      char *end;
+      rcode = strtol(argv[++i], &end, 10);
+      if (*end != '\0' || rcode < 0 || rcode > 15) {
         usage(stderr);
         return 2;
       }
@@ -983,6 +1018,21 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+
+  if (rcode >= 0) {
+    int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in ua = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &ua.sin_addr);
+    socklen_t ulen = sizeof ua;
+    if (ufd < 0 || bind(ufd, (struct sockaddr *)&ua, sizeof ua) != 0 ||
+        getsockname(ufd, (struct sockaddr *)&ua, &ulen) != 0) {
+      fprintf(stderr, "fault-server: UDP on 127.0.0.1:%ld: %s\n", port, strerror(errno));
+      return 1;
+    }
+    printf("port=%d\n", ntohs(ua.sin_port));
+    fflush(stdout);
+    dns_main(ufd, (int)rcode);
+  }
 
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (lfd < 0) {

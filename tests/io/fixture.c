@@ -859,7 +859,9 @@ int fx_dead_udp_port(fx_server *out) {
 
 /* ---- fault server ------------------------------------------------------ */
 
-int fx_fault_start(fx_server *out) {
+/* Runs $SPINDLE_BIN_DIR/fault-server --port 0 plus extra (NULL-terminated)
+ * and waits for its "port=N" line. */
+static int fx_fault_run(fx_server *out, const char *const *extra) {
   fx_init_out(out);
   const char *bindir = getenv("SPINDLE_BIN_DIR");
   if (bindir == NULL || bindir[0] == '\0') {
@@ -884,7 +886,8 @@ int fx_fault_start(fx_server *out) {
     fx_err("fault-server", "pipe: %s", strerror(errno));
     return -1;
   }
-  char *argv[] = {bin, "--port", "0", NULL};
+  char *argv[8] = {bin, "--port", "0"};
+  for (int i = 0; extra && extra[i] && i < 4; i++) argv[3 + i] = (char *)extra[i];
   pid_t pid = fx_spawn("fault-server", argv, pfd[1], out->log);
   close(pfd[1]);
   if (pid < 0) {
@@ -929,4 +932,13 @@ int fx_fault_start(fx_server *out) {
   out->port = port;
   snprintf(out->dir, sizeof out->dir, "%s", dir);
   return 0;
+}
+
+int fx_fault_start(fx_server *out) { return fx_fault_run(out, NULL); }
+
+int fx_dns_rcode_start(fx_server *out, int rcode) {
+  char r[16];
+  snprintf(r, sizeof r, "%d", rcode);
+  const char *extra[] = {"--dns-rcode", r, NULL};
+  return fx_fault_run(out, extra);
 }

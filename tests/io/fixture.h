@@ -100,6 +100,11 @@ int fx_dead_udp_port(fx_server *out);
  * /redirect-loop, ...) are listed at the top of tests/io/fault_server.c. */
 int fx_fault_start(fx_server *out);
 
+/* The fault server as a DNS server on UDP 127.0.0.1:out->port that answers
+ * every query with RCODE rcode (2 SERVFAIL, 5 REFUSED) and no records, and
+ * writes a line "query" to out->log for each, before answering. */
+int fx_dns_rcode_start(fx_server *out, int rcode);
+
 /* "http://127.0.0.1:PORT" followed by path (which should start with '/'),
  * into buf; returns buf (cut short, still terminated, if n is too small). */
 char *fx_url(char *buf, size_t n, const fx_server *s, const char *path);

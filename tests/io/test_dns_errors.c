@@ -1,77 +1,37 @@
 /* test_dns_errors.c - DNS failures mapped to spindle's errors and messages,
- * against a tiny UDP DNS server inside the test that answers every query
- * with one RCODE (REFUSED, SERVFAIL). */
+ * against the fault server in its DNS mode, which answers every query with
+ * one RCODE (REFUSED, SERVFAIL). */
 #define _GNU_SOURCE
 #include "sched/spt.h"
+#include "io/fixture.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 enum { RCODE_SERVFAIL = 2, RCODE_REFUSED = 5 };
 
-/* The responder: one thread, one UDP socket on 127.0.0.1. */
-static int rs_fd = -1, rs_port, rs_rcode;
-static atomic_int rs_stop, rs_queries;
-static pthread_t rs_thread;
-static bool rs_running;
+/* The responder: the fault server in its DNS mode (fixture.h). */
+static fx_server dns = {.fd = -1};
 
-/* Answers each query with its header and question, QR set, rs_rcode. */
-static void *responder(void *arg) {
-  (void)arg;
-  unsigned char q[1500];
-  while (!atomic_load(&rs_stop)) {
-    struct pollfd p = {rs_fd, POLLIN, 0};
-    if (poll(&p, 1, 50) <= 0) continue;
-    struct sockaddr_storage from;
-    socklen_t flen = sizeof from;
-    ssize_t n = recvfrom(rs_fd, q, sizeof q, 0, (struct sockaddr *)&from, &flen);
-    if (n < 12) continue;
-    /* the end of the first question: QNAME labels, then QTYPE, QCLASS */
-    size_t off = 12;
-    while (off < (size_t)n && q[off] != 0 && q[off] < 64) off += 1u + q[off];
-    off += 1 + 4;
-    if (off > (size_t)n) continue;
-    atomic_fetch_add(&rs_queries, 1);
-    q[2] = (unsigned char)(0x80 | (q[2] & 0x79)); /* QR, the query's opcode and RD */
-    q[3] = (unsigned char)(0x80 | rs_rcode);      /* RA, RCODE */
-    memset(q + 6, 0, 6);                          /* no answer, authority, additional */
-    sendto(rs_fd, q, off, 0, (struct sockaddr *)&from, flen);
-  }
-  return NULL;
+/* Queries the responder has answered so far: its log's lines. */
+static int queries(void) {
+  FILE *f = fopen(dns.log, "r");
+  int n = 0, c;
+  if (!f) return 0;
+  while ((c = fgetc(f)) != EOF) n += c == '\n';
+  fclose(f);
+  return n;
 }
 
 static void start_responder(int rcode) {
-  rs_rcode = rcode;
-  rs_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  cr_assert(rs_fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  cr_assert_eq(bind(rs_fd, (struct sockaddr *)&a, sizeof a), 0);
-  cr_assert_eq(getsockname(rs_fd, (struct sockaddr *)&a, &len), 0);
-  rs_port = ntohs(a.sin_port);
-  cr_assert_eq(pthread_create(&rs_thread, NULL, responder, NULL), 0);
-  rs_running = true;
+  cr_assert_eq(fx_dns_rcode_start(&dns, rcode), 0, "the DNS responder did not start");
   char env[64];
-  snprintf(env, sizeof env, "127.0.0.1:%d", rs_port);
+  snprintf(env, sizeof env, "127.0.0.1:%d", dns.port);
   setenv("SPINDLE_DNS_SERVERS", env, 1);
 }
 
 static void start_refused(void) { start_responder(RCODE_REFUSED); }
 static void start_servfail(void) { start_responder(RCODE_SERVFAIL); }
-
-static void stop_responder(void) {
-  if (rs_running) {
-    atomic_store(&rs_stop, 1);
-    pthread_join(rs_thread, NULL);
-    rs_running = false;
-  }
-  if (rs_fd >= 0) close(rs_fd);
-  rs_fd = -1;
-}
+static void stop_responder(void) { fx_stop_all(); }
 
 /* ------------------------------------------------------------------ tests */
 
@@ -93,13 +53,13 @@ static void *main_rcode(void *arg) {
   CHECK(l == NULL);
   /* an answer, not a timeout: well within c-ares's own retry time (2 x 1.5 s) */
   CHECKF(sp_now_ns() - t0 < SEC(2), "the error answer took %.0f ms", (double)(sp_now_ns() - t0) / 1e6);
-  CHECKF(atomic_load(&rs_queries) >= 1, "the server saw %d queries", atomic_load(&rs_queries));
+  CHECKF(queries() >= 1, "the server saw %d queries", queries());
   check_rcode_error(sp_resolve("bad2.test", 80, AF_UNSPEC, SEC(20), &l), "AF_UNSPEC lookup");
   /* not cached: the next lookup of the name asks again */
-  int before = atomic_load(&rs_queries);
+  int before = queries();
   CHECK_RC(sp_resolve("bad.test", 80, AF_INET, SEC(20), &l), rc);
-  CHECKF(atomic_load(&rs_queries) > before, "a second lookup sent no query (%d before, %d after)", before,
-         atomic_load(&rs_queries));
+  CHECKF(queries() > before, "a second lookup sent no query (%d before, %d after)", before,
+         queries());
   sp_dns_stats st;
   sp_dns_get_stats(sp_runtime_current(), &st);
   CHECKF(st.failures >= 3, "failures %llu", (unsigned long long)st.failures);
