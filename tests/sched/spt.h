@@ -175,6 +175,28 @@ typedef struct spt_prog {
   double wall_s; /* wall time as seen from here */
 } spt_prog;
 
+/* Reads fd (a child's output) into buf, NUL-terminated, until end of file,
+ * a full buffer or limit (mono_ns()); at the limit kills pid and sets
+ * *timed_out.  Returns the bytes read. */
+SPT_UNUSED static size_t spt_collect(int fd, pid_t pid, char *buf, size_t cap, uint64_t limit, int *timed_out) {
+  size_t len = 0;
+  *timed_out = 0;
+  for (;;) {
+    uint64_t now = mono_ns();
+    if (now >= limit) {
+      *timed_out = 1;
+      kill(pid, SIGKILL);
+      break;
+    }
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, (int)((limit - now) / 1000000 + 1)) <= 0) continue;
+    ssize_t k = read(fd, buf + len, cap - 1 - len);
+    if (k <= 0 || (len += (size_t)k) == cap - 1) break;
+  }
+  buf[len] = '\0';
+  return len;
+}
+
 /* Path of a program built into $SPINDLE_BIN_DIR (the examples); asserts it
  * exists.  Test thread only. */
 SPT_UNUSED static void spt_bin_path(char *buf, size_t cap, const char *name) {
@@ -200,24 +222,11 @@ SPT_UNUSED static void spt_run_prog(char *const argv[], spt_prog *r, int timeout
     _exit(127);
   }
   close(p[1]);
-  uint64_t limit = t0 + SEC(timeout_s);
-  int timed_out = 0;
-  for (;;) {
-    uint64_t now = mono_ns();
-    if (now >= limit) {
-      timed_out = 1;
-      kill(pid, SIGKILL);
-      break;
-    }
-    struct pollfd pfd = {p[0], POLLIN, 0};
-    if (poll(&pfd, 1, (int)((limit - now) / 1000000 + 1)) <= 0) continue;
-    ssize_t k = read(p[0], r->out + r->len, sizeof r->out - 1 - r->len);
-    if (k <= 0 || (r->len += (size_t)k) == sizeof r->out - 1) break;
-  }
+  int timed_out;
+  r->len = spt_collect(p[0], pid, r->out, sizeof r->out, t0 + SEC(timeout_s), &timed_out);
   close(p[0]);
   waitpid(pid, &r->status, 0);
   r->wall_s = (double)(mono_ns() - t0) / 1e9;
-  r->out[r->len] = '\0';
   cr_assert(!timed_out, "%s timed out after %d s; output so far:\n%s", argv[0], timeout_s, r->out);
 }
 

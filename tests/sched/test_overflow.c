@@ -107,26 +107,10 @@ static void run_in_child(const char *guard, sp_task_fn fn, intptr_t arg, child_r
     child_run(guard, fn, arg);
   }
   close(p[1]);
-  size_t len = 0;
-  uint64_t limit = mono_ns() + SEC(sanitized() ? 60 : 20);
-  int timed_out = 0;
-  for (;;) {
-    uint64_t now = mono_ns();
-    if (now >= limit) {
-      timed_out = 1;
-      kill(pid, SIGKILL);
-      break;
-    }
-    struct pollfd pfd = {p[0], POLLIN, 0};
-    if (poll(&pfd, 1, (int)((limit - now) / 1000000 + 1)) <= 0) continue;
-    ssize_t k = read(p[0], r->err + len, sizeof r->err - 1 - len);
-    if (k <= 0) break;
-    len += (size_t)k;
-    if (len == sizeof r->err - 1) break;
-  }
+  int timed_out;
+  spt_collect(p[0], pid, r->err, sizeof r->err, mono_ns() + SEC(sanitized() ? 60 : 20), &timed_out);
   close(p[0]);
   waitpid(pid, &r->status, 0);
-  r->err[len] = '\0';
   cr_assert(!timed_out, "child (guard=%s) hung: neither overflow detection nor exit; stderr:\n%s",
             guard ? guard : "default", r->err);
 }
