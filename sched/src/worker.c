@@ -197,11 +197,14 @@ static void push_local(sp_worker *w, sp_task *t, bool lifo) {
 
 void sp__ready(sp_task *t, bool lifo) {
   sp_worker *w = sp__cur_worker();
-  if (w && w->rt == t->rt) {
+  sp_runtime *rt = t->rt;
+  if (w && w->rt == rt) {
     push_local(w, t, lifo);
   } else {
-    sp__gq_push(t->rt, &t, 1);
-    notify_work(t->rt);
+    /* Once queued, t may run, exit and be reused by another spawn at once:
+     * not a field of it is read after the push. */
+    sp__gq_push(rt, &t, 1);
+    notify_work(rt);
   }
 }
 
