@@ -103,7 +103,14 @@ static void sb_addn(strbuf *b, const char *s, size_t n) {
 }
 
 static void sb_add(strbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
-static void sb_addc(strbuf *b, char c) { sb_addn(b, &c, 1); }
+static void sb_addc(strbuf *b, char c) {
+  if (!b->oom && b->len + 2 <= b->cap) { /* the common case: room left */
+    b->p[b->len++] = c;
+    b->p[b->len] = '\0';
+  } else {
+    sb_addn(b, &c, 1);
+  }
+}
 
 static void sb_add_pct(strbuf *b, unsigned char c) {
   static const char hex[] = "0123456789ABCDEF";
@@ -676,6 +683,12 @@ int crawl_url_resolve(const char *base, const char *ref, char **out) {
  * hex digits upper-cased (RFC 3986 6.2.2.1 and 6.2.2.2). */
 static void add_pct_normalized(strbuf *b, const char *s) {
   for (; *s; s++) {
+    size_t run = strcspn(s, "%"); /* copied as it is */
+    if (run) {
+      sb_addn(b, s, run);
+      s += run - 1;
+      continue;
+    }
     int hi, lo;
     if (*s == '%' && (hi = hex_val((unsigned char)s[1])) >= 0 && (lo = hex_val((unsigned char)s[2])) >= 0) {
       unsigned char c = (unsigned char)(hi << 4 | lo);
