@@ -328,9 +328,8 @@ static int parse_absolute(const char *url, CURLU **out) {
   /* A URL that prepare() leaves as it is (one resolved already, mostly)
    * goes to curl directly: resolving it alone would parse it twice. */
   size_t n = strlen(url), sn = scheme_len(url);
-  bool as_is = n && n <= CRAWL_URL_MAX && !is_trimmed((unsigned char)url[0]) &&
-               !is_trimmed((unsigned char)url[n - 1]) && url[n - 1] != '?' && is_http_scheme(url, sn) &&
-               is_valid_as_is(url, n);
+  bool as_is = n && n <= CRAWL_URL_MAX && url[n - 1] != '?' && is_http_scheme(url, sn) &&
+               is_valid_as_is(url, n); /* which refuses the bytes prepare() trims */
   int rc = as_is ? ((u = strdup(url)) ? 0 : -ENOMEM) : crawl_url_resolve(NULL, url, &u);
   if (rc) return rc;
   CURLU *h = curl_url();
@@ -392,11 +391,12 @@ static bool part_of(CURLU *h, CURLUPart what, char **out) {
   return curl_url_get(h, what, out, 0) != CURLUE_OUT_OF_MEMORY;
 }
 
-/* A host name or address that curl renders as it is stored: letters,
- * digits, '.', '-', '_', or a bracketed IPv6 address. */
-static bool is_plain_host(const char *h) {
-  for (; *h; h++)
-    if (!is_alpha((unsigned char)*h) && !is_digit((unsigned char)*h) && !strchr(".-_[]:", *h)) return false;
+/* A host name or address (h[0..n), with or without its ":port") that curl
+ * renders as it is stored: letters, digits, '.', '-', '_', or a bracketed
+ * IPv6 address. */
+static bool is_plain_host(const char *h, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!is_alpha((unsigned char)h[i]) && !is_digit((unsigned char)h[i]) && !strchr(".-_[]:", h[i])) return false;
   return true;
 }
 
@@ -416,7 +416,7 @@ static int render_url(CURLU *h, char **out) {
             part_of(h, CURLUPART_PATH, &path) & part_of(h, CURLUPART_QUERY, &query);
   int rc = ok ? 0 : -ENOMEM;
   *out = NULL;
-  if (!rc && (user || pass || zone || !scheme || !host || !path || !is_plain_host(host))) {
+  if (!rc && (user || pass || zone || !scheme || !host || !path || !is_plain_host(host, strlen(host)))) {
     char *u = NULL;
     CURLUcode cr = curl_url_get(h, CURLUPART_URL, &u, 0);
     rc = cr != CURLUE_OK ? curl_err(cr) : (*out = strdup(u)) ? 0 : -ENOMEM;
@@ -472,9 +472,8 @@ static void split_base(crawl_url_base *b) {
   for (size_t i = b->origin_end; i < b->path_end; i++)
     if (u[i] == '/') b->dir_end = i + 1;
   /* No user info, no IPv6 zone, no odd host: render_url's plain form. */
-  b->plain = sep && b->origin_end > b->scheme_end + 2;
-  for (size_t i = b->scheme_end + 2; b->plain && i < b->origin_end; i++)
-    b->plain = is_alpha((unsigned char)u[i]) || is_digit((unsigned char)u[i]) || strchr(".-_[]:", u[i]);
+  b->plain = sep && b->origin_end > b->scheme_end + 2 &&
+             is_plain_host(u + b->scheme_end + 2, b->origin_end - b->scheme_end - 2);
 }
 
 /*
@@ -607,6 +606,22 @@ void crawl_url_base_free(crawl_url_base *b) {
   free(b);
 }
 
+/* The curl path of resolve_prepared: merged (the absolute URL r makes
+ * with base) if there is one, else r itself, against base. */
+static int resolve_with_curl(const crawl_url_base *base, const char *r, const char *merged, char **u) {
+  CURLU *h = base && !merged ? curl_url_dup(base->h) : curl_url();
+  if (!h) return -ENOMEM;
+  int rc = merged ? set_ref(h, false, merged) : set_ref_with_query(h, base != NULL, r);
+  /* r's own scheme was checked (check_ref); without one, it is the base's. */
+  if (!rc && !(base && base->http && !scheme_len(r)) && !holds_http(h)) rc = 1;
+  if (!rc) {
+    CURLUcode cr = curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
+    rc = cr == CURLUE_OK ? render_url(h, u) : curl_err(cr);
+  }
+  curl_url_cleanup(h);
+  return rc;
+}
+
 /* Resolves the prepared r against base (may be NULL) into *out.  A copy of
  * the parsed base costs a few string copies; parsing it again, far more. */
 static int resolve_prepared(const crawl_url_base *base, const char *r, char **out) {
@@ -620,37 +635,15 @@ static int resolve_prepared(const crawl_url_base *base, const char *r, char **ou
   if (base && base->url && !scheme_len(r) && !(merged = merge(base, r))) return -ENOMEM;
   sn = scheme_len(r);
   bool absolute = sn && r[sn + 1] == '/' && r[sn + 2] == '/' && is_http_scheme(r, sn);
-  if (direct && ((merged && base->plain && !(r[0] == '/' && r[1] == '/')) || absolute)) {
-    char *u = NULL;
-    int rc = merged ? render_merged(base, merged, &u) : render_absolute(r, sn, &u);
-    if (rc <= 0) {
-      free(merged);
-      if (!rc && strlen(u) > CRAWL_URL_MAX) {
-        free(u);
-        return -EINVAL;
-      }
-      if (!rc) *out = u;
-      return rc;
-    }
-  }
-  CURLU *h = base && !merged ? curl_url_dup(base->h) : curl_url();
-  if (!h) {
-    free(merged);
-    return -ENOMEM;
-  }
-  int rc = merged ? set_ref(h, false, merged) : set_ref_with_query(h, base != NULL, r);
-  free(merged);
-  /* r's own scheme was checked (check_ref); without one, it is the base's. */
-  if (!rc && !(base && base->http && !scheme_len(r)) && !holds_http(h)) rc = 1;
   char *u = NULL;
-  if (!rc) {
-    CURLUcode cr = curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
-    rc = cr == CURLUE_OK ? render_url(h, &u) : curl_err(cr);
-  }
+  int rc = 1; /* 1 from a direct path: not its form, curl's turn */
+  if (direct && ((merged && base->plain && !(r[0] == '/' && r[1] == '/')) || absolute))
+    rc = merged ? render_merged(base, merged, &u) : render_absolute(r, sn, &u);
+  if (rc > 0) rc = resolve_with_curl(base, r, merged, &u);
+  free(merged);
   if (!rc && strlen(u) > CRAWL_URL_MAX) rc = -EINVAL;
   if (!rc) *out = u;
   else free(u);
-  curl_url_cleanup(h);
   return rc;
 }
 
