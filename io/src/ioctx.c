@@ -132,6 +132,14 @@ static bool is_armed(sp__ioctx *ctx, sp__iowatch *w) {
   return armed;
 }
 
+/* Arms w's registration, one-shot, for events. */
+static int arm(sp__ioctx *ctx, sp__iowatch *w, unsigned events) {
+  set_armed(ctx, w, true);
+  int r = sp__watch_mod(ctx->loop, w->id, w->fd, events | SP__WATCH_ONESHOT);
+  if (r != 0) set_armed(ctx, w, false);
+  return r;
+}
+
 /*
  * Watchers are one-shot (SP__WATCH_ONESHOT): a socket ready for curl stays
  * ready until the driver runs curl on it, maybe on another worker, and a
@@ -152,13 +160,13 @@ int sp__iowatch_set(sp__ioctx *ctx, sp__iowatch *w, unsigned events) {
     if (r >= 0) {
       w->id = r;
       r = 0;
+    } else {
+      set_armed(ctx, w, false);
     }
   } else {
-    set_armed(ctx, w, true);
-    r = sp__watch_mod(ctx->loop, w->id, w->fd, events | SP__WATCH_ONESHOT);
+    r = arm(ctx, w, events);
   }
   if (r == 0) w->events = events;
-  else set_armed(ctx, w, false);
   return r;
 }
 
@@ -310,8 +318,7 @@ static void rearm_after_feed(sp__ioctx *ctx, sp__iowatch *w) {
     return;
   }
   if (armed || w->id < 0) return;
-  set_armed(ctx, w, true);
-  if (sp__watch_mod(ctx->loop, w->id, w->fd, w->events | SP__WATCH_ONESHOT) != 0) set_armed(ctx, w, false);
+  arm(ctx, w, w->events);
 }
 
 static void driver_feed(sp__ioctx *ctx, sp__iowatch *list) {
