@@ -39,6 +39,17 @@ static void poll_n(int n) {
   for (int i = 0; i < n; i++) sp__loop_poll(loop, 0);
 }
 
+/* A new pipe into p whose read end is numbered fd (fd is closed): the
+ * number reused, for certain. */
+static void pipe_at(int fd, int p[2]) {
+  cr_assert_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  if (p[0] != fd) {
+    cr_assert_eq(dup3(p[0], fd, O_CLOEXEC), fd);
+    close(p[0]);
+    p[0] = fd;
+  }
+}
+
 /* A second sp__watch_add for an fd the epoll set already holds (EEXIST)
  * takes the registration over: it succeeds, and readiness goes to the new
  * watcher only. */
@@ -70,12 +81,7 @@ Test(loop_fd, mod_on_reused_fd_readds, .init = new_loop, .fini = free_loop, .tim
   int id = sp__watch_add(loop, fd, SP_READABLE, on_ready, IPTR(0));
   cr_assert(id >= 0);
   close(a[0]); /* the only reference: epoll drops the registration */
-  cr_assert_eq(pipe2(b, O_NONBLOCK | O_CLOEXEC), 0);
-  if (b[0] != fd) { /* make the reuse certain */
-    cr_assert_eq(dup3(b[0], fd, O_CLOEXEC), fd);
-    close(b[0]);
-    b[0] = fd;
-  }
+  pipe_at(fd, b);
   struct epoll_event probe = {.events = EPOLLIN};
   cr_assert_eq(epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &probe), -1);
   cr_assert_eq(errno, ENOENT, "the reused fd is still in the epoll set");
@@ -89,11 +95,7 @@ Test(loop_fd, mod_on_reused_fd_readds, .init = new_loop, .fini = free_loop, .tim
   /* a one-shot re-arm goes through the same path */
   close(fd);
   int c[2];
-  cr_assert_eq(pipe2(c, O_NONBLOCK | O_CLOEXEC), 0);
-  if (c[0] != fd) {
-    cr_assert_eq(dup3(c[0], fd, O_CLOEXEC), fd);
-    close(c[0]);
-  }
+  pipe_at(fd, c);
   cr_assert_eq(write(c[1], "z", 1), 1);
   cr_assert_eq(sp__watch_mod(loop, id, fd, SP_READABLE | SP__WATCH_ONESHOT), 0);
   poll_n(3);
@@ -119,20 +121,12 @@ Test(loop_fd, closed_fd_deleted_and_reused, .init = new_loop, .fini = free_loop,
   close(a[0]);
   sp__watch_del(loop, id, fd); /* EBADF */
   cr_assert_eq(atomic_load(&loop->nfds), nfds0);
-  cr_assert_eq(pipe2(b, O_NONBLOCK | O_CLOEXEC), 0);
-  if (b[0] != fd) {
-    cr_assert_eq(dup3(b[0], fd, O_CLOEXEC), fd);
-    close(b[0]);
-  }
+  pipe_at(fd, b);
   int id2 = sp__watch_add(loop, fd, SP_READABLE, on_ready, IPTR(1));
   cr_assert(id2 >= 0, "add on a reused fd: %d", id2);
   close(fd);
   int c[2];
-  cr_assert_eq(pipe2(c, O_NONBLOCK | O_CLOEXEC), 0); /* reuses fd; the set dropped it on close */
-  if (c[0] != fd) {
-    cr_assert_eq(dup3(c[0], fd, O_CLOEXEC), fd);
-    close(c[0]);
-  }
+  pipe_at(fd, c); /* the set dropped fd on its close */
   sp__watch_del(loop, id2, fd); /* ENOENT: another file now */
   int id3 = sp__watch_add(loop, fd, SP_READABLE, on_ready, IPTR(2));
   cr_assert(id3 >= 0);
