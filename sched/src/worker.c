@@ -42,7 +42,7 @@
 #define GLOBAL_QUEUE_INTERVAL 61 /* picks between forced looks at the global queue */
 #define LOOP_POLL_INTERVAL 61    /* picks between polls of the loop while busy */
 #define LIFO_STREAK_MAX 3        /* consecutive runs from the lifo slot */
-#define SEARCH_SPIN_NS 50000     /* how long an idle worker searches before parking */
+#define SEARCH_SPIN_NS 5000      /* how long an idle worker searches before parking */
 
 static __thread sp_worker *tls_worker;
 
