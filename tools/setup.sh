@@ -42,7 +42,7 @@ packages=(
 # npm.  NodeSource's nodejs bundles npm and conflicts with Debian's npm.
 packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
-bench_packages=(golang-go libboost-context-dev wrk)
+bench_packages=(golang-go golang-golang-x-net-dev libboost-context-dev wrk)
 missing=()
 policy_rc_d=/usr/sbin/policy-rc.d
 policy_rc_d_ours=0

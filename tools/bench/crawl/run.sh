@@ -13,7 +13,7 @@
 #   curl     curl --parallel --parallel-max 64 --compressed over expected.txt
 #            (the floor: knows the URLs, parses nothing)
 #   spindle  spindle-crawl --allow-domain demo.test --concurrency 64 --per-host 4
-#   go       go/main.go: net/http, 64 in flight, 4 per host, a small tag scanner
+#   go       go/main.go: net/http, 64 in flight, 4 per host, golang.org/x/net/html
 #   aiohttp  aio_crawl.py: asyncio + aiohttp + lxml, 64 workers, 4 per host
 #   wget     wget -r -l inf -nv -e robots=on -D demo.test -H (one connection)
 #   scrapy   scrapy_crawl.py: CrawlSpider + LinkExtractor, 64 / 4 per host,
@@ -52,6 +52,8 @@
 #   --concurrency N         in flight in all (default 64)
 #   --per-host N            in flight per host (default 4)
 #   --spindle-args 'ARGS'   more arguments for spindle-crawl (word-split)
+#   --go-args 'ARGS'        more arguments for the Go peer (word-split; e.g.
+#                           '--parser scanner' for its tag scanner instead of x/net/html)
 #   --resolver hosts|dnsmasq  how spindle-crawl resolves (default hosts)
 #   --work-dir DIR          where the site and outputs go (default: a new directory
 #                           under /dev/shm if it has room, else under $TMPDIR or /tmp)
@@ -87,6 +89,7 @@ wrk_seconds=5
 concurrency=64
 per_host=4
 spindle_args=
+go_args=
 resolver=hosts
 work=
 keep=0
@@ -123,6 +126,7 @@ parse_args() {
       --concurrency) is_uint "$2" && [ "$2" -gt 0 ] || bad_usage "--concurrency wants a positive number"; concurrency=$2 ;;
       --per-host) is_uint "$2" && [ "$2" -gt 0 ] || bad_usage "--per-host wants a positive number"; per_host=$2 ;;
       --spindle-args) spindle_args=$2 ;;
+      --go-args) go_args=$2 ;;
       --resolver) [[ "$2" =~ ^(hosts|dnsmasq)$ ]] || bad_usage "--resolver wants hosts or dnsmasq"; resolver=$2 ;;
       --work-dir) work=$2 ;;
       *) bad_usage "unknown argument '$1'" ;;
@@ -176,6 +180,7 @@ check_tools() {
   has_tool curl && need curl curl command -v curl
   has_tool wget && need wget wget command -v wget
   has_tool go && need go golang-go command -v go
+  has_tool go && need go golang-golang-x-net-dev test -f /usr/share/gocode/src/golang.org/x/net/html/parse.go
   has_tool aiohttp && need aiohttp python3-aiohttp "$python" -c 'import aiohttp'
   has_tool aiohttp && need aiohttp python3-lxml "$python" -c 'import lxml.html'
   has_tool scrapy && need scrapy python3-scrapy "$python" -c 'import scrapy'
@@ -321,7 +326,7 @@ run_tool() {
       ;;
     go)
       ns_run "$tf" "$limit" "$gobin" --seed "$seed" --allow-domain "$domain" --concurrency "$concurrency" \
-        --per-host "$per_host" --agent "$agent" --out "$st" 2>"$dir/go.err" || rc=$?
+        --per-host "$per_host" --agent "$agent" --out "$st" $go_args 2>"$dir/go.err" || rc=$?
       ;;
     aiohttp)
       ns_run "$tf" "$limit" "$python" "$here/aio_crawl.py" --seed "$seed" --allow-domain "$domain" \

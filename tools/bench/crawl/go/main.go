@@ -1,7 +1,8 @@
 // go-crawl: the Go net/http peer of spindle-crawl for tools/bench/crawl/run.sh.
 //
 //	go-crawl --seed URL --allow-domain D [--concurrency 64] [--per-host 4]
-//	         [--agent spindle] [--user-agent UA] [--max-bytes N] --out FILE
+//	         [--agent spindle] [--user-agent UA] [--max-bytes N]
+//	         [--parser html|scanner] --out FILE
 //
 // A breadth-first crawler on the standard library only: net/http (keep-alive,
 // gzip), net/url for resolving links, one goroutine per transfer in flight.
@@ -10,16 +11,22 @@
 // --concurrency in all.  Each host's robots.txt is fetched first (it counts
 // as a transfer) and its rules are applied when a URL is dispatched.
 //
-// The standard library has no HTML parser (golang.org/x/net/html is not in
-// it, and the benchmark runs offline), so links are found by a small tag
-// scanner (extractLinks): it skips comments and <script>/<style> bodies,
-// reads the attributes of <a>, <base> and <meta> (double-, single- or
-// unquoted, names case-insensitive, entities decoded by html.UnescapeString),
-// and follows the same rules as spindle-crawl: <a href> only, the first
-// <base href>, no rel=nofollow links, no links at all on a page with
+// Links come from golang.org/x/net/html, Go's HTML5 parser (Debian's
+// golang-golang-x-net-dev, built offline from /usr/share/gocode), as a Go
+// crawler would find them (colly and goquery use it): html.Parse builds the
+// tree and extractLinksHTML walks it, as spindle-crawl does with gumbo.  The
+// same rules as spindle-crawl: <a href> only, the first <base href>, no
+// rel=nofollow links, no links at all on a page with
 // <meta name="robots|AGENT" content="...nofollow...">; only text/html
-// responses are parsed.  It is not a full HTML5 tokenizer (no implied end
-// tags, no CDATA, no <noscript> subtleties): enough for the generated site.
+// responses are parsed.
+//
+// --parser scanner swaps in a small tag scanner (extractLinks) instead, for
+// comparison: it skips comments and <script>/<style> bodies, reads the
+// attributes of <a>, <base> and <meta> (double-, single- or unquoted, names
+// case-insensitive, entities decoded by html.UnescapeString), and applies the
+// same rules.  It is not an HTML5 tokenizer (no implied end tags, no CDATA,
+// no <noscript> subtleties): enough for the generated site, and much less
+// work than a parser, so it is not what the benchmark compares against.
 //
 // robots.txt: a small RFC 9309 parser: the groups naming --agent (product
 // token, case-insensitive) if any, else the "*" groups; longest match wins,
@@ -49,6 +56,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	xhtml "golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // ------------------------------------------------------------------ robots
@@ -322,6 +332,55 @@ func extractLinks(b []byte, agent string) (hrefs []string, base string, nofollow
 	return hrefs, strings.TrimSpace(base), nofollow
 }
 
+// extractLinksHTML is extractLinks on the tree html.Parse builds.
+func extractLinksHTML(b []byte, agent string) (hrefs []string, base string, nofollow bool) {
+	doc, err := xhtml.Parse(bytes.NewReader(b))
+	if err != nil {
+		return nil, "", false
+	}
+	haveBase := false
+	var walk func(n *xhtml.Node)
+	walk = func(n *xhtml.Node) {
+		if n.Type == xhtml.ElementNode && n.Namespace == "" {
+			switch n.DataAtom {
+			case atom.A:
+				if href, ok := attr(n, "href"); ok {
+					if rel, _ := attr(n, "rel"); !hasToken(rel, "nofollow") {
+						hrefs = append(hrefs, href)
+					}
+				}
+			case atom.Base:
+				if href, ok := attr(n, "href"); ok && !haveBase {
+					haveBase, base = true, href
+				}
+			case atom.Meta:
+				name, _ := attr(n, "name")
+				mn := strings.ToLower(strings.TrimSpace(name))
+				if content, _ := attr(n, "content"); (mn == "robots" || mn == agent) && hasToken(content, "nofollow") {
+					nofollow = true
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if nofollow {
+		hrefs = nil
+	}
+	return hrefs, strings.TrimSpace(base), nofollow
+}
+
+func attr(n *xhtml.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Namespace == "" && a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
+}
+
 // -------------------------------------------------------------------- URLs
 
 func isUnreserved(c byte) bool {
@@ -422,6 +481,7 @@ type crawler struct {
 	domain     string
 	conc, per  int
 	maxBytes   int64
+	extract    func([]byte, string) ([]string, string, bool)
 	hosts      map[string]*hostState
 	order      []*hostState
 	rr         int
@@ -464,7 +524,7 @@ func (c *crawler) fetch(u *url.URL, isRobots bool) {
 
 // links resolves the page's followable links (in scope, http(s), no fragment).
 func (c *crawler) links(page *url.URL, body []byte) []*url.URL {
-	hrefs, base, _ := extractLinks(body, c.agent)
+	hrefs, base, _ := c.extract(body, c.agent)
 	b := page
 	if base != "" {
 		if bu, err := url.Parse(base); err == nil {
@@ -599,7 +659,17 @@ func main() {
 	maxBytes := flag.Int64("max-bytes", 10<<20, "body bytes read per page")
 	outPath := flag.String("out", "", "where the 'STATUS URL' lines go")
 	timeout := flag.Duration("timeout", 30*time.Second, "per request")
+	parser := flag.String("parser", "html", "how links are found: html (golang.org/x/net/html) or scanner")
 	flag.Parse()
+	extract := extractLinksHTML
+	switch *parser {
+	case "html":
+	case "scanner":
+		extract = extractLinks
+	default:
+		fmt.Fprintln(os.Stderr, "go-crawl: --parser must be html or scanner")
+		os.Exit(2)
+	}
 	su, err := url.Parse(*seed)
 	if *seed == "" || err != nil || su.Host == "" || *outPath == "" || *conc < 1 || *per < 1 {
 		fmt.Fprintln(os.Stderr, "usage: go-crawl --seed URL --out FILE [--allow-domain D] [--concurrency N] [--per-host N]")
@@ -629,6 +699,7 @@ func main() {
 		conc:     *conc,
 		per:      *per,
 		maxBytes: *maxBytes,
+		extract:  extract,
 		hosts:    map[string]*hostState{},
 		seen:     map[string]struct{}{},
 		results:  make(chan result, *conc),
