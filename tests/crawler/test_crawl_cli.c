@@ -1,13 +1,14 @@
 /* test_crawl_cli.c - spindle-crawl end to end, one behaviour per test:
- * redirects, retries, flags, Crawl-delay, output fields, WARC, SIGINT,
- * the progress line, hostile headers, URLs as found, keep-alive.
+ * redirects, retries, DNS failures, flags, Crawl-delay, output fields,
+ * WARC, SIGINT, the progress line, hostile headers, URLs as found,
+ * keep-alive.
  *
  * Servers: nginx (a small site with redirects, its access log counts
- * requests), the fault server, and "lsrv", a logging HTTP/1.1 server in
- * this process (plain pthreads) for what nginx cannot log through the
- * fixture (log_format is only allowed in nginx's http{} block, and
- * extra_conf goes inside server{}): arrival times, connections, requests
- * in flight, request headers. */
+ * requests), the fault server (also as a scripted DNS server), and
+ * "lsrv", a logging HTTP/1.1 server in this process (plain pthreads) for
+ * what nginx cannot log through the fixture (log_format is only allowed in
+ * nginx's http{} block, and extra_conf goes inside server{}): arrival
+ * times, connections, requests in flight, request headers. */
 #define _GNU_SOURCE
 #include "sched/spt.h"
 #include "io/fixture.h"
@@ -779,6 +780,82 @@ Test(cli, retries_with_backoff, .fini = ls_fini, .timeout = 60) {
   cr_assert_eq(ls_count("/503"), 4, "--retries 0 still retried");
   cr_assert_eq(crawl_out_read(&o, out), 0);
   cr_assert(o.n == 1 && o.v[0].retries == 0);
+  crawl_out_free(&o);
+}
+
+/* A failed DNS lookup of a page, its host resolved for robots.txt just
+ * before: lsrv serves the host, named DNS_HOST by the fault server's
+ * scripted DNS mode (TTL 0 answers, so each fetch asks again). */
+#define DNS_HOST "dnsretry.test"
+
+static fx_server dns_script;
+
+/* Crawls DNS_HOST's "/" (robots.txt 404, no links) in a new directory
+ * name, with --retries retries and the DNS answering steps in turn (see
+ * fx_dns_script_start); its output read into o, its stats returned. */
+static json_t *crawl_dns_script(const char *name, const char *steps, const char *retries, crawl_out *o) {
+  ls_start(404, NULL, 0, 0);
+  char spec[128], server[64], dir[800], out[900], stats[900], url[128];
+  snprintf(spec, sizeof spec, "%s=%s", DNS_HOST, steps);
+  cr_assert_eq(fx_dns_script_start(&dns_script, spec), 0, "the DNS server did not start");
+  snprintf(server, sizeof server, "127.0.0.1:%d", dns_script.port);
+  snprintf(url, sizeof url, "http://%s:%d/", DNS_HOST, LS.port);
+  workdir(dir, sizeof dir, name);
+  in_dir(out, sizeof out, dir, "out.jsonl");
+  in_dir(stats, sizeof stats, dir, "stats.json");
+  const char *argv[] = {"--quiet", "--retries", retries, "--dns-server", server, "--output", out,
+                        "--stats", stats, url, NULL};
+  crawl_ok(argv, dir);
+  cr_assert_eq(crawl_out_read(o, out), 0);
+  cr_assert_eq(o->n, 1, "%zu lines for one URL", o->n);
+  cr_assert_eq(ls_count("/robots.txt"), 1, "robots.txt asked for %d times", ls_count("/robots.txt"));
+  return read_json(stats);
+}
+
+/* Queries for DNS_HOST's A record that got step ("ok", "refused"), as the
+ * DNS server logged them (c-ares resends a refused query: counted again). */
+static int dns_a_queries(const char *step) {
+  char needle[64];
+  snprintf(needle, sizeof needle, "query %s 1 %s", DNS_HOST, step);
+  return count_matching(dns_script.log, needle);
+}
+
+/* A page whose lookup the DNS server refuses (SP_EDNSREFUSED), its host
+ * resolved fine for robots.txt, is retried like a failed connection: the
+ * retry's lookup succeeds and the page is fetched, its line saying so. */
+Test(cli, dns_refused_page_retried, .fini = ls_fini, .timeout = 60) {
+  crawl_out o;
+  json_t *s = crawl_dns_script("dnsretry", "ok,refused,ok", "2", &o);
+  cr_assert(o.v[0].status == 200 && !o.v[0].error, "status %ld, error %s (%s)", o.v[0].status, o.v[0].error,
+            o.v[0].message);
+  cr_assert_eq(o.v[0].retries, 1);
+  cr_assert_eq(ls_count("/"), 1, "/ asked for %d times: the refused attempt never reached it", ls_count("/"));
+  cr_assert_eq(dns_a_queries("ok"), 2, "robots.txt's and the retry's lookups");
+  cr_assert(dns_a_queries("refused") >= 1, "the page's first lookup was not refused");
+  cr_assert_eq(jint(s, "ok"), 1);
+  cr_assert_eq(jint(s, "failed"), 0);
+  cr_assert_eq(jint(s, "retries"), 1);
+  json_decref(s);
+  crawl_out_free(&o);
+}
+
+/* Refused on every retry too: the page's line is a dns error (the code of
+ * SP_EDNSREFUSED) after its retries, counted as dns in the stats. */
+Test(cli, dns_refused_page_fails_after_retries, .fini = ls_fini, .timeout = 60) {
+  crawl_out o;
+  json_t *s = crawl_dns_script("dnsfail", "ok,refused", "1", &o);
+  const crawl_line *l = &o.v[0];
+  cr_assert(l->status == 0 && l->error && strcmp(l->error, "dns") == 0, "status %ld, error %s", l->status,
+            l->error);
+  cr_assert_eq(l->error_code, SP_EDNSREFUSED);
+  cr_assert(l->message && strstr(l->message, DNS_HOST), "message %s", l->message);
+  cr_assert_eq(l->retries, 1);
+  cr_assert_eq(ls_count("/"), 0, "/ fetched although its host never resolved");
+  cr_assert(dns_a_queries("refused") >= 2, "%d refused queries for two attempts", dns_a_queries("refused"));
+  cr_assert_eq(jint(s, "failed"), 1);
+  cr_assert_eq(jint(json_object_get(s, "errors"), "dns"), 1);
+  cr_assert_eq(jint(s, "retries"), 1);
+  json_decref(s);
   crawl_out_free(&o);
 }
 

@@ -8,6 +8,23 @@
  *                               answered with its question and RCODE R (2
  *                               SERVFAIL, 5 REFUSED...), no records; one
  *                               line "query" per query on stderr
+ *   fault-server --dns-script NAME=STEPS [--port P]
+ *                               a DNS server on UDP whose answers for NAME
+ *                               follow STEPS, e.g. "ok,refused,ok": the
+ *                               k-th lookup of NAME gets step k, the last
+ *                               step repeating.  ok: an A query gets the
+ *                               record NAME A 127.0.0.1 with TTL 0 (so a
+ *                               cache asks again), other types NOERROR and
+ *                               no records; refused: RCODE 5.  Lookups are
+ *                               counted per query type, a query resent
+ *                               with its ID unchanged counting once (c-ares
+ *                               sends one A and one AAAA query per
+ *                               AF_UNSPEC lookup, and resends after a
+ *                               REFUSED; a new lookup that happens to reuse
+ *                               the last ID, 1 in 65536, would pass for a
+ *                               resend).  Other names: NXDOMAIN.  One line
+ *                               "query NAME QTYPE STEP" per query on stderr
+ *                               (QTYPE as a number: 1 A, 28 AAAA)
  *
  * Listens on 127.0.0.1:P and prints "port=N" on stdout once it does.  SIGTERM
  * or SIGINT ends it at once.  At most 1024 connections at a time; more are
@@ -961,34 +978,165 @@ static void on_term(int sig) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: fault-server [--port P] [--dns-rcode R]   (P = 0: any free port; prints port=N)\n", f);
+  fputs("usage: fault-server [--port P] [--dns-rcode R | --dns-script NAME=STEPS]   "
+        "(P = 0: any free port; prints port=N)\n",
+        f);
 }
 
-/* --dns-rcode: answers each query on fd with its header and first
- * question, QR set, and rcode; until SIGTERM. */
+#define DNS_TYPE_A 1
+#define DNS_RCODE_NXDOMAIN 3
+#define DNS_RCODE_REFUSED 5
+
+/* The first question of query q (n bytes): its name, dotted, into name
+ * (NULL: not wanted), its type into *qtype.  Returns the offset just past
+ * it (QNAME labels, QTYPE, QCLASS), or 0 if q is cut short. */
+static size_t dns_question(const unsigned char *q, size_t n, char name[256], int *qtype) {
+  size_t off = 12, len = 0;
+  while (off < n && q[off] != 0 && q[off] < 64) {
+    size_t lab = q[off];
+    if (off + 1 + lab > n) return 0;
+    if (name && len + lab + 1 < 256) {
+      if (len) name[len++] = '.';
+      memcpy(name + len, q + off + 1, lab);
+      len += lab;
+    }
+    off += 1 + lab;
+  }
+  if (name) name[len] = '\0';
+  off += 1 + 4;
+  if (off > n) return 0;
+  *qtype = q[off - 4] << 8 | q[off - 3];
+  return off;
+}
+
+/* Answers query q: its header and first question (qend bytes), QR set,
+ * rcode, and with a_ttl0 set one answer, A 127.0.0.1 with TTL 0. */
+static void dns_reply(int fd, const unsigned char *q, size_t qend, int rcode, int a_ttl0,
+                      const struct sockaddr_storage *to, socklen_t tolen) {
+  static const unsigned char a_rr[] = {
+      0xc0, 12,          /* NAME: the question's */
+      0, 1, 0, 1,        /* TYPE A, CLASS IN */
+      0, 0, 0, 0,        /* TTL 0 */
+      0, 4, 127, 0, 0, 1 /* RDATA 127.0.0.1 */
+  };
+  unsigned char r[1500 + sizeof a_rr];
+  memcpy(r, q, qend);
+  r[2] = (unsigned char)(0x80 | (q[2] & 0x79)); /* QR, the query's opcode and RD */
+  r[3] = (unsigned char)(0x80 | rcode);         /* RA, RCODE */
+  memset(r + 6, 0, 6);                          /* no answer, authority, additional */
+  size_t len = qend;
+  if (a_ttl0) {
+    r[7] = 1;
+    memcpy(r + len, a_rr, sizeof a_rr);
+    len += sizeof a_rr;
+  }
+  sendto(fd, r, len, 0, (const struct sockaddr *)to, tolen);
+}
+
+/* --dns-rcode: answers each query on fd with rcode; until SIGTERM. */
 static _Noreturn void dns_main(int fd, int rcode) {
   unsigned char q[1500];
   for (;;) {
     struct sockaddr_storage from;
     socklen_t flen = sizeof from;
     ssize_t n = recvfrom(fd, q, sizeof q, 0, (struct sockaddr *)&from, &flen);
-    if (n < 12) continue;
-    /* the end of the first question: QNAME labels, then QTYPE, QCLASS */
-    size_t off = 12;
-    while (off < (size_t)n && q[off] != 0 && q[off] < 64) off += 1u + q[off];
-    off += 1 + 4;
-    if (off > (size_t)n) continue;
+    int qtype;
+    size_t qend = n < 12 ? 0 : dns_question(q, (size_t)n, NULL, &qtype);
+    if (!qend) continue;
     fputs("query\n", stderr); /* before the answer: a client that has it sees the line */
     fflush(stderr);
-    q[2] = (unsigned char)(0x80 | (q[2] & 0x79)); /* QR, the query's opcode and RD */
-    q[3] = (unsigned char)(0x80 | rcode);         /* RA, RCODE */
-    memset(q + 6, 0, 6);                          /* no answer, authority, additional */
-    sendto(fd, q, off, 0, (struct sockaddr *)&from, flen);
+    dns_reply(fd, q, qend, rcode, 0, &from, flen);
   }
+}
+
+/* --dns-script NAME=STEPS, parsed. */
+enum { STEP_OK, STEP_REFUSED };
+#define SCRIPT_MAX 32
+
+typedef struct dns_script {
+  char name[256];
+  int steps[SCRIPT_MAX];
+  int nsteps;
+} dns_script;
+
+/* Parses "NAME=ok,refused,..." into sc; 0, or -1 if malformed. */
+static int parse_script(const char *spec, dns_script *sc) {
+  const char *eq = strchr(spec, '=');
+  if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof sc->name) return -1;
+  memcpy(sc->name, spec, (size_t)(eq - spec));
+  sc->name[eq - spec] = '\0';
+  sc->nsteps = 0;
+  for (const char *p = eq + 1;; p++) {
+    size_t k = strcspn(p, ",");
+    if (sc->nsteps == SCRIPT_MAX) return -1;
+    if (k == 2 && strncmp(p, "ok", 2) == 0)
+      sc->steps[sc->nsteps++] = STEP_OK;
+    else if (k == 7 && strncmp(p, "refused", 7) == 0)
+      sc->steps[sc->nsteps++] = STEP_REFUSED;
+    else
+      return -1;
+    p += k;
+    if (*p == '\0') return 0;
+  }
+}
+
+/* Where lookups of one query type are in the script: lookups seen, and
+ * the ID of the last query. */
+typedef struct script_pos {
+  int lookups;
+  int last_id;
+} script_pos;
+
+/* The step of a query with ID id: a new ID is the next lookup; a resend
+ * (the same ID again) stays in its lookup's step. */
+static int script_step(const dns_script *sc, script_pos *p, int id) {
+  if (!p->lookups || p->last_id != id) {
+    p->last_id = id;
+    p->lookups++;
+  }
+  return sc->steps[p->lookups <= sc->nsteps ? p->lookups - 1 : sc->nsteps - 1];
+}
+
+/* --dns-script: answers each query on fd as the script says; until SIGTERM. */
+static _Noreturn void dns_script_main(int fd, const dns_script *sc) {
+  unsigned char q[1500];
+  script_pos pos[2] = {{0}}; /* A; every other type (AAAA) */
+  for (;;) {
+    struct sockaddr_storage from;
+    socklen_t flen = sizeof from;
+    ssize_t n = recvfrom(fd, q, sizeof q, 0, (struct sockaddr *)&from, &flen);
+    char name[256];
+    int qtype;
+    size_t qend = n < 12 ? 0 : dns_question(q, (size_t)n, name, &qtype);
+    if (!qend) continue;
+    int ours = strcasecmp(name, sc->name) == 0;
+    int step = ours ? script_step(sc, &pos[qtype != DNS_TYPE_A], q[0] << 8 | q[1]) : -1;
+    fprintf(stderr, "query %s %d %s\n", name, qtype, !ours ? "nxdomain" : step == STEP_OK ? "ok" : "refused");
+    fflush(stderr); /* before the answer, as dns_main */
+    int rcode = !ours ? DNS_RCODE_NXDOMAIN : step == STEP_REFUSED ? DNS_RCODE_REFUSED : 0;
+    dns_reply(fd, q, qend, rcode, step == STEP_OK && qtype == DNS_TYPE_A, &from, flen);
+  }
+}
+
+/* A UDP socket bound to 127.0.0.1:port; prints "port=N".  -1 on failure. */
+static int dns_socket(long port) {
+  int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in ua = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &ua.sin_addr);
+  socklen_t ulen = sizeof ua;
+  if (ufd < 0 || bind(ufd, (struct sockaddr *)&ua, sizeof ua) != 0 ||
+      getsockname(ufd, (struct sockaddr *)&ua, &ulen) != 0) {
+    fprintf(stderr, "fault-server: UDP on 127.0.0.1:%ld: %s\n", port, strerror(errno));
+    return -1;
+  }
+  printf("port=%d\n", ntohs(ua.sin_port));
+  fflush(stdout);
+  return ufd;
 }
 
 int main(int argc, char **argv) {
   long port = 0, rcode = -1;
+  static dns_script script;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       char *end;
@@ -1001,6 +1149,11 @@ int main(int argc, char **argv) {
       char *end;
       rcode = strtol(argv[++i], &end, 10);
       if (*end != '\0' || rcode < 0 || rcode > 15) {
+        usage(stderr);
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--dns-script") == 0 && i + 1 < argc) {
+      if (parse_script(argv[++i], &script) != 0) {
         usage(stderr);
         return 2;
       }
@@ -1019,18 +1172,14 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (rcode >= 0) {
-    int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in ua = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &ua.sin_addr);
-    socklen_t ulen = sizeof ua;
-    if (ufd < 0 || bind(ufd, (struct sockaddr *)&ua, sizeof ua) != 0 ||
-        getsockname(ufd, (struct sockaddr *)&ua, &ulen) != 0) {
-      fprintf(stderr, "fault-server: UDP on 127.0.0.1:%ld: %s\n", port, strerror(errno));
-      return 1;
-    }
-    printf("port=%d\n", ntohs(ua.sin_port));
-    fflush(stdout);
+  if (rcode >= 0 && script.nsteps) {
+    usage(stderr); /* one DNS mode at a time */
+    return 2;
+  }
+  if (rcode >= 0 || script.nsteps) {
+    int ufd = dns_socket(port);
+    if (ufd < 0) return 1;
+    if (script.nsteps) dns_script_main(ufd, &script);
     dns_main(ufd, (int)rcode);
   }
 

@@ -942,3 +942,8 @@ int fx_dns_rcode_start(fx_server *out, int rcode) {
   const char *extra[] = {"--dns-rcode", r, NULL};
   return fx_fault_run(out, extra);
 }
+
+int fx_dns_script_start(fx_server *out, const char *spec) {
+  const char *extra[] = {"--dns-script", spec, NULL};
+  return fx_fault_run(out, extra);
+}

@@ -105,6 +105,14 @@ int fx_fault_start(fx_server *out);
  * writes a line "query" to out->log for each, before answering. */
 int fx_dns_rcode_start(fx_server *out, int rcode);
 
+/* The fault server as a DNS server on UDP 127.0.0.1:out->port whose answers
+ * for one name follow a script: spec is "NAME=STEPS", e.g.
+ * "site.test=ok,refused,ok", the k-th lookup of NAME getting step k (the
+ * last repeating); ok answers A 127.0.0.1 with TTL 0, refused RCODE 5; other
+ * names get NXDOMAIN (see --dns-script in tests/io/fault_server.c).  A line
+ * "query NAME QTYPE STEP" for each query goes to out->log. */
+int fx_dns_script_start(fx_server *out, const char *spec);
+
 /* "http://127.0.0.1:PORT" followed by path (which should start with '/'),
  * into buf; returns buf (cut short, still terminated, if n is too small). */
 char *fx_url(char *buf, size_t n, const fx_server *s, const char *path);
