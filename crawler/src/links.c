@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 #endif
 #include "links.h"
+#include "seen.h"
 
 #include <errno.h>
 #include <gumbo.h>
@@ -358,15 +359,9 @@ typedef struct strset {
   size_t cap, n;
 } strset;
 
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 /* The slot holding s, or the empty one where it goes. */
 static const char **set_slot(const char **slot, size_t cap, const char *s) {
-  size_t i = hash_str(s) & (cap - 1);
+  size_t i = (size_t)crawl_fingerprint(s) & (cap - 1);
   while (slot[i] && strcmp(slot[i], s)) i = (i + 1) & (cap - 1);
   return &slot[i];
 }
