@@ -177,7 +177,10 @@ static sp_slab *slab_new(int c) {
   return s;
 }
 
-/* Installs the guard of a fresh slot.  Lock of its class held. */
+/* Installs the guard of a fresh slot.  Called without the class lock: the
+ * system call would hold up every other worker attaching a stack of the
+ * class.  Two workers may both take the mprotect budget's last unit, so it
+ * can overshoot by a slot or two: it is a reserve, not a hard limit. */
 static sp_guard_mode guard_slot(struct sp_stack_pool *p, char *base) {
   sp_guard_mode m = p->mode;
   if (m == SP_GUARD_MADVISE && madvise(base, GUARD_SIZE, MADV_GUARD_INSTALL) == 0) return m;
@@ -196,8 +199,10 @@ static sp_guard_mode guard_slot(struct sp_stack_pool *p, char *base) {
 
 static inline char *slot_base(sp__slotref r) { return r.slab->base + (size_t)r.idx * r.slab->slot_size; }
 
-/* Lock held.  Carves a fresh slot; false when out of address space. */
-static bool carve(struct sp_stack_pool *p, sp_class *c, int ci, sp__slotref *out) {
+/* Lock held.  Reserves a fresh slot, its guard not yet installed (the
+ * caller does that once the lock is released: guard_slot); false when
+ * out of address space. */
+static bool carve(sp_class *c, int ci, sp__slotref *out) {
   sp_slab *s = c->slabs;
   if (!s || s->ncarved == s->nslots) {
     s = slab_new(ci);
@@ -205,11 +210,8 @@ static bool carve(struct sp_stack_pool *p, sp_class *c, int ci, sp__slotref *out
     s->next = c->slabs;
     c->slabs = s;
   }
-  uint32_t i = s->ncarved;
-  s->mode[i] = (unsigned char)guard_slot(p, s->base + (size_t)i * s->slot_size);
-  __atomic_store_n(&s->ncarved, i + 1, __ATOMIC_RELEASE);
   out->slab = s;
-  out->idx = i;
+  out->idx = s->ncarved++;
   return true;
 }
 
@@ -242,7 +244,8 @@ bool sp__stack_attach(sp_runtime *rt, sp_worker *w, sp_task *t) {
     slot = w->stack_cache[ci][--w->nstack_cache[ci]];
   } else {
     pthread_mutex_lock(&c->lock);
-    bool ok = free_pop(c, &slot) || carve(p, c, ci, &slot);
+    bool fresh = false;
+    bool ok = free_pop(c, &slot) || (fresh = carve(c, ci, &slot));
     /* Refill the worker's cache while we hold the lock. */
     if (ok && w && ci < SP_CACHED_CLASSES) {
       while (w->nstack_cache[ci] < SP_STACK_CACHE / 2 &&
@@ -251,6 +254,10 @@ bool sp__stack_attach(sp_runtime *rt, sp_worker *w, sp_task *t) {
     }
     pthread_mutex_unlock(&c->lock);
     if (!ok) return false;
+    /* Nobody else knows of a fresh slot yet: whoever reads its mode later
+     * gets the slot through this task or a free list, and either hand-over
+     * orders this write before that read. */
+    if (fresh) slot.slab->mode[slot.idx] = (unsigned char)guard_slot(p, slot_base(slot));
   }
   size_t usable = (size_t)16384 << ci;
   char *lo = slot_base(slot) + GUARD_SIZE;
