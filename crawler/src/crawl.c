@@ -598,6 +598,11 @@ static void write_line(const char *line) {
   sp_mutex_unlock(&C.out_lock);
 }
 
+/* Reals with 15 significant digits, not jansson's default 17: a double
+ * holds 15 exactly, so fetch_ms 0.344 is written "0.344", not
+ * "0.34399999999999997". */
+#define JSON_REAL_FORMAT JSON_REAL_PRECISION(15)
+
 /* A JSON string of s; bytes that are not UTF-8 (from a server's headers,
  * or a seed as typed) are written as %XX, so the line stays valid. */
 static json_t *jstr(const char *s) {
@@ -635,7 +640,7 @@ static char *make_line(const item *it, const sp_http_response *r, int rc, long n
     json_object_set_new(o, "error_code", json_integer(rc));
     json_object_set_new(o, "message", jstr(r->error[0] ? r->error : sp_strerror(rc)));
   }
-  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_FORMAT);
   json_decref(o);
   return line;
 }
@@ -1181,7 +1186,7 @@ int crawl_write_stats(const crawl_summary *s, const char *path) {
   json_object_set_new(o, "seconds", json_real(s->seconds));
   json_object_set_new(o, "pages_per_second", json_real(s->seconds > 0 ? (double)s->pages / s->seconds : 0));
   json_object_set_new(o, "interrupted", json_boolean(s->interrupted));
-  int rc = json_dump_file(o, path, JSON_INDENT(2));
+  int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_REAL_FORMAT);
   json_decref(o);
   return rc;
 }

@@ -290,10 +290,33 @@ Test(cli, any_host_follows_other_hosts, .init = start_site, .fini = stop_all, .t
   crawl_out_free(&o);
 }
 
+/* Every "fetch_ms" in the file at path is written as milliseconds with at
+ * most three decimals (microseconds), never a double's binary expansion
+ * such as 0.34399999999999997: the count of those seen. */
+static int fetch_ms_written_exactly(const char *path) {
+  FILE *f = fopen(path, "r");
+  cr_assert(f, "%s: %s", path, strerror(errno));
+  char line[8192];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    const char *p = strstr(line, "\"fetch_ms\":");
+    if (!p) continue;
+    p += strlen("\"fetch_ms\":");
+    size_t whole = strspn(p, "0123456789"), frac = 0;
+    if (p[whole] == '.') frac = strspn(p + whole + 1, "0123456789");
+    const char *end = p + whole + (p[whole] == '.' ? 1 + frac : 0);
+    cr_assert(whole > 0 && frac <= 3 && (*end == ',' || *end == '}'), "fetch_ms written as %.30s", p);
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
 /* Every field of an output line: url as found, final_url, status,
  * content_type, bytes (decoded: the file's size, though nginx gzips
- * HTML), depth, referrer, links (links on the page), fetch_ms, ip; a
- * failure has error, error_code and message; a 404 is no error. */
+ * HTML), depth, referrer, links (links on the page), fetch_ms (to the
+ * microsecond), ip; a failure has error, error_code and message; a 404 is
+ * no error. */
 Test(cli, output_line_fields, .init = start_site, .fini = stop_all, .timeout = 90) {
   crawl_out o;
   char dir[800], u[600];
@@ -332,6 +355,9 @@ Test(cli, output_line_fields, .init = start_site, .fini = stop_all, .timeout = 9
   cr_assert(big->error && strcmp(big->error, "too_big") == 0, "big.bin: error %s, %ld bytes", big->error, big->bytes);
   cr_assert(big->error_code < 0, "error_code %ld", big->error_code);
   cr_assert(big->message && *big->message, "no message");
+  char out[900];
+  in_dir(out, sizeof out, dir, "out.jsonl");
+  cr_assert_eq(fetch_ms_written_exactly(out), (int)o.n, "a line without fetch_ms");
   crawl_out_free(&o);
 }
 
