@@ -559,6 +559,10 @@ static job pick(uint64_t now, uint64_t *wait_until) {
     C.ring = h->ring_next; /* the cursor moves on whatever happens to h */
     if (h->active >= C.cfg->per_host) continue;
     if (h->robots_state == ROBOTS_UNKNOWN) {
+      if (now < h->next_ns) { /* a failed robots.txt waits out its backoff */
+        if (h->next_ns < *wait_until) *wait_until = h->next_ns;
+        continue;
+      }
       h->robots_state = ROBOTS_FETCHING;
       h->active++;
       h->next_ns = now + h->delay_ns; /* robots.txt is a request like any other */
@@ -700,7 +704,14 @@ static void do_robots(host *h) {
   else
     failed = true; /* 5xx or unreachable: disallow all, once retries are spent */
   bool retry = failed && h->robots_tries < C.cfg->retries;
-  if (failed && !retry) rules = crawl_robots_disallow_all();
+  char why[256] = "";
+  if (failed && !retry) {
+    rules = crawl_robots_disallow_all();
+    if (rc)
+      snprintf(why, sizeof why, "%s", r.error[0] ? r.error : sp_strerror(rc));
+    else
+      snprintf(why, sizeof why, "status %ld", (long)r.status);
+  }
   free(body.buf);
   sp_http_response_free(&r);
   sp_mutex_lock(&C.lock);
@@ -712,7 +723,8 @@ static void do_robots(host *h) {
   } else {
     h->robots = rules;
     h->robots_assumed = failed;
-    if (failed) C.sum->robots_unavailable++;
+    if (failed && !C.sum->robots_unavailable++)
+      snprintf(C.sum->robots_failure, sizeof C.sum->robots_failure, "%s: %s", url, why);
     double cd = rules ? crawl_robots_crawl_delay(rules) : -1;
     if (cd > MAX_CRAWL_DELAY_S) cd = MAX_CRAWL_DELAY_S;
     if (cd > 0 && (uint64_t)(cd * 1e9) > h->delay_ns) h->delay_ns = (uint64_t)(cd * 1e9);
@@ -1161,9 +1173,12 @@ void crawl_print_summary(const crawl_summary *s, FILE *f) {
   fprintf(f, "%s\n", any ? ")" : "");
   fprintf(f, "  %ld disallowed by robots.txt, %ld retries, %ld left in the queue\n", s->robots_skipped, s->retries,
           s->queued);
-  if (s->robots_unavailable)
-    fprintf(f, "  %ld hosts whose robots.txt could not be fetched: their URLs were not crawled\n",
-            s->robots_unavailable);
+  if (s->robots_unavailable == 1)
+    fprintf(f, "  1 host whose robots.txt could not be fetched (%s): its URLs were not crawled\n",
+            s->robots_failure);
+  else if (s->robots_unavailable)
+    fprintf(f, "  %ld hosts whose robots.txt could not be fetched (the first, %s): their URLs were not crawled\n",
+            s->robots_unavailable, s->robots_failure);
 }
 
 int crawl_write_stats(const crawl_summary *s, const char *path) {
@@ -1179,6 +1194,7 @@ int crawl_write_stats(const crawl_summary *s, const char *path) {
   json_object_set_new(o, "errors", kinds);
   json_object_set_new(o, "robots_skipped", json_integer(s->robots_skipped));
   json_object_set_new(o, "robots_unavailable", json_integer(s->robots_unavailable));
+  json_object_set_new(o, "robots_failure", s->robots_failure[0] ? jstr(s->robots_failure) : json_null());
   json_object_set_new(o, "retries", json_integer(s->retries));
   json_object_set_new(o, "queued", json_integer(s->queued));
   json_object_set_new(o, "frontier_memory_peak", json_integer(s->frontier_memory_peak));

@@ -67,6 +67,7 @@ typedef struct crawl_summary {
   long failed;                /* no response: DNS, connect, timeout, too big ... */
   long robots_skipped;        /* URLs disallowed by robots.txt */
   long robots_unavailable;    /* hosts whose robots.txt could not be fetched (all disallowed) */
+  char robots_failure[1024];  /* the first of those: "URL: why", or "" */
   long queued;                /* left in the frontier (stopped early, or limits) */
   long frontier_memory_peak;  /* most queued URLs held in memory at once */
   long retries;

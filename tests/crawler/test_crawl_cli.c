@@ -920,11 +920,31 @@ Test(cli, robots_5xx_disallows_all, .fini = ls_fini, .timeout = 60) {
   cr_assert_eq(count_lines(out), 0);
   json_t *s = read_json(stats);
   cr_assert_eq(jint(s, "robots_unavailable"), 1);
+  const char *why = json_string_value(json_object_get(s, "robots_failure"));
+  cr_assert(why && strstr(why, "/robots.txt: status 503"), "robots_failure %s", why);
   cr_assert_eq(jint(s, "pages"), 0);
   json_decref(s);
   char *err = run_stderr(dir);
-  cr_assert(strstr(err, "robots.txt could not be fetched"), "%s", err);
+  cr_assert(strstr(err, "1 host whose robots.txt could not be fetched") && strstr(err, "/robots.txt: status 503"),
+            "%s", err);
   free(err);
+}
+
+/* A robots.txt that answers 5xx is asked for again after the retry
+ * backoff (1 s for the first retry), as a page would be, not at once. */
+Test(cli, robots_retry_backs_off, .fini = ls_fini, .timeout = 60) {
+  ls_start(503, "", 3, 0);
+  char dir[800], out[900], url[128];
+  workdir(dir, sizeof dir, "rretry");
+  in_dir(out, sizeof out, dir, "out.jsonl");
+  const char *argv[] = {"--quiet", "--retries", "1", "--output", out, ls_url(url, sizeof url, "/"), NULL};
+  crawl_ok(argv, dir);
+  static ls_req r[LS_MAX];
+  int n = ls_requests(r);
+  cr_assert(n == 2 && strcmp(r[0].path, "/robots.txt") == 0 && strcmp(r[1].path, "/robots.txt") == 0,
+            "%d requests, the first %s", n, n ? r[0].path : "-");
+  cr_assert(r[1].t - r[0].t >= 0.9, "robots.txt asked for again %.3f s after a 503", r[1].t - r[0].t);
+  cr_assert_eq(count_lines(out), 0);
 }
 
 /* --user-agent and --header reach the server on every request,
