@@ -1124,7 +1124,7 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
   if (open_outputs(cfg) < 0) {
     close_outputs();
     crawler_free();
-    return -EIO;
+    return -EACCES; /* nothing crawled: not -EIO, which says output of a crawl was lost */
   }
   sp_runtime_opts o;
   sp_runtime_opts_init(&o);

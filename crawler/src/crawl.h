@@ -78,8 +78,10 @@ typedef struct crawl_summary {
 } crawl_summary;
 
 /* Runs the crawl; fills *sum.  Returns 0; SP_EINVAL for a bad seed or
- * setup (message on stderr); -EIO when output could not be written (the
- * crawl ran, and said so on stderr). */
+ * setup (message on stderr); -EACCES when the output, the WARC or the
+ * state could not be opened (message on stderr, nothing crawled); -EIO
+ * when output could not be written (the crawl ran, and said so on
+ * stderr). */
 int crawl_run(const crawl_config *cfg, crawl_summary *sum);
 
 /* Asks a running crawl to stop dispatching (SIGINT): in-flight transfers

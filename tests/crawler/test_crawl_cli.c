@@ -947,6 +947,27 @@ Test(cli, robots_retry_backs_off, .fini = ls_fini, .timeout = 60) {
   cr_assert_eq(count_lines(out), 0);
 }
 
+/* An --output, --warc or --stats that cannot be written (its directory
+ * does not exist) ends the run before any request: exit 1, the path named,
+ * no summary of a crawl that did not happen. */
+Test(cli, unwritable_outputs_fail_before_crawling, .fini = ls_fini, .timeout = 60) {
+  ls_start(404, NULL, 3, 0);
+  static const char *const opts[] = {"--output", "--warc", "--stats"};
+  for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+    char dir[800], missing[900], url[128];
+    workdir(dir, sizeof dir, opts[i] + 2);
+    in_dir(missing, sizeof missing, dir, "no-such-dir/file");
+    const char *argv[] = {opts[i], missing, ls_url(url, sizeof url, "/"), NULL};
+    int rc = crawl_exec(argv, dir, 20);
+    char *err = run_stderr(dir);
+    cr_assert_eq(rc, 1, "%s to a missing directory: exit %d (%s)", opts[i], rc, err);
+    cr_assert(strstr(err, missing) && strstr(err, "No such file or directory"), "%s: %s", opts[i], err);
+    cr_assert(!strstr(err, "pages in"), "%s: a summary of a crawl that did not run: %s", opts[i], err);
+    cr_assert_eq(ls_count("/robots.txt") + ls_count("/"), 0, "%s: the crawl ran", opts[i]);
+    free(err);
+  }
+}
+
 /* --user-agent and --header reach the server on every request,
  * robots.txt included. */
 Test(cli, user_agent_and_header_at_the_server, .fini = ls_fini, .timeout = 60) {
