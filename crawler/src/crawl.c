@@ -702,8 +702,8 @@ static void do_robots(host *h) {
   else if (rc == 0 && r.status >= 400 && r.status < 500)
     rules = crawl_robots_allow_all();
   else
-    failed = true; /* 5xx or unreachable: disallow all, once retries are spent */
-  bool retry = failed && h->robots_tries < C.cfg->retries;
+    failed = true; /* 5xx or unreachable: disallow all, once retries (as for a page) are spent */
+  bool retry = failed && retryable(rc, r.status, r.curl_code) && h->robots_tries < C.cfg->retries;
   char why[256] = "";
   if (failed && !retry) {
     rules = crawl_robots_disallow_all();

@@ -885,6 +885,32 @@ Test(cli, dns_refused_page_fails_after_retries, .fini = ls_fini, .timeout = 60) 
   crawl_out_free(&o);
 }
 
+/* A host whose name does not exist (NXDOMAIN) is not asked about again:
+ * its robots.txt fails at once, not after --retries backoffs, and the
+ * summary gives the reason. */
+Test(cli, nxdomain_robots_not_retried, .fini = stop_all, .timeout = 60) {
+  char spec[128], server[64], dir[800], out[900], stats[900], url[128];
+  snprintf(spec, sizeof spec, "%s=ok", DNS_HOST); /* every other name: NXDOMAIN */
+  cr_assert_eq(fx_dns_script_start(&dns_script, spec), 0, "the DNS server did not start");
+  snprintf(server, sizeof server, "127.0.0.1:%d", dns_script.port);
+  snprintf(url, sizeof url, "http://nx.%s:1/", DNS_HOST);
+  workdir(dir, sizeof dir, "nxdomain");
+  in_dir(out, sizeof out, dir, "out.jsonl");
+  in_dir(stats, sizeof stats, dir, "stats.json");
+  const char *argv[] = {"--retries", "2", "--dns-server", server, "--output", out, "--stats", stats, url, NULL};
+  crawl_ok(argv, dir);
+  json_t *s = read_json(stats);
+  cr_assert_eq(jint(s, "robots_unavailable"), 1);
+  cr_assert_eq(jint(s, "retries"), 0, "an NXDOMAIN was retried");
+  const char *why = json_string_value(json_object_get(s, "robots_failure"));
+  cr_assert(why && strstr(why, "NXDOMAIN"), "robots_failure %s", why);
+  json_decref(s);
+  char needle[64];
+  snprintf(needle, sizeof needle, "query nx.%s 1 nxdomain", DNS_HOST);
+  cr_assert_eq(count_matching(dns_script.log, needle), 1, "A queries for the missing name");
+  cr_assert_eq(count_lines(out), 0);
+}
+
 /* robots.txt Crawl-delay: 1 spaces the host's requests by a second at the
  * server, even with --per-host 4. */
 Test(cli, crawl_delay_honoured, .fini = ls_fini, .timeout = 60) {
