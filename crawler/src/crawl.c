@@ -17,6 +17,7 @@
 #include "crawl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1051,6 +1052,29 @@ static bool plain_file(const char *path) {
   return stat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode);
 }
 
+/* Whether path can be written, found out before the crawl rather than
+ * after it.  Never creates or follows anything it would leave behind: an
+ * existing file is opened for appending; a missing one is created
+ * exclusively (which refuses a dangling symlink) and removed again; a
+ * FIFO without a reader (ENXIO) or an existing symlink to nothing
+ * (EEXIST) cannot be checked, and passes. */
+static bool can_write(const char *path) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      close(fd);
+      unlink(path);
+      return true;
+    }
+  }
+  if (fd >= 0) {
+    close(fd);
+    return true;
+  }
+  return errno == ENXIO || errno == EEXIST;
+}
+
 static int open_outputs(const crawl_config *cfg) {
   bool resuming = false;
   if (cfg->state_dir) {
@@ -1085,6 +1109,11 @@ static int open_outputs(const crawl_config *cfg) {
       fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", cfg->warc_path, strerror(errno));
       return -1;
     }
+  }
+  /* After the state: --stats may name a file in its new directory. */
+  if (cfg->stats_path && !can_write(cfg->stats_path)) {
+    fprintf(stderr, "spindle-crawl: cannot write %s: %s\n", cfg->stats_path, strerror(errno));
+    return -1;
   }
   /* --max-pages counts the whole crawl, not this run. */
   if (C.state && crawl_state_pages_done(C.state) > 0) C.reserved = crawl_state_pages_done(C.state);

@@ -6,13 +6,11 @@
  * SIGINT.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spindle/spindle.h>
@@ -223,18 +221,6 @@ static int normalize(char **urls, int n) {
   return bad;
 }
 
-/* Whether path can be written, found out before the crawl rather than
- * after it: opened for appending, and removed again if that created it. */
-static bool can_write(const char *path) {
-  struct stat st;
-  bool existed = stat(path, &st) == 0;
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  close(fd);
-  if (!existed) unlink(path);
-  return true;
-}
-
 static volatile sig_atomic_t sigints;
 
 static void on_sigint(int sig) {
@@ -386,11 +372,6 @@ int main(int argc, char **argv) {
   cfg.nseeds = (size_t)(argc - optind);
   cfg.robots_agent = product_token(cfg.user_agent);
   if (!cfg.robots_agent) return 1;
-
-  if (cfg.stats_path && !can_write(cfg.stats_path)) {
-    fprintf(stderr, "spindle-crawl: cannot write %s: %s\n", cfg.stats_path, strerror(errno));
-    return 1;
-  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

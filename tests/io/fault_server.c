@@ -23,8 +23,9 @@
  *                               REFUSED; a new lookup that happens to reuse
  *                               the last ID, 1 in 65536, would pass for a
  *                               resend).  Other names: NXDOMAIN.  One line
- *                               "query NAME QTYPE STEP" per query on stderr
- *                               (QTYPE as a number: 1 A, 28 AAAA)
+ *                               "query NAME QTYPE STEP id=ID" per query on
+ *                               stderr (QTYPE as a number: 1 A, 28 AAAA;
+ *                               ID the query's, the same for a resend)
  *
  * Listens on 127.0.0.1:P and prints "port=N" on stdout once it does.  SIGTERM
  * or SIGINT ends it at once.  At most 1024 connections at a time; more are
@@ -1111,7 +1112,8 @@ static _Noreturn void dns_script_main(int fd, const dns_script *sc) {
     if (!qend) continue;
     int ours = strcasecmp(name, sc->name) == 0;
     int step = ours ? script_step(sc, &pos[qtype != DNS_TYPE_A], q[0] << 8 | q[1]) : -1;
-    fprintf(stderr, "query %s %d %s\n", name, qtype, !ours ? "nxdomain" : step == STEP_OK ? "ok" : "refused");
+    fprintf(stderr, "query %s %d %s id=%d\n", name, qtype, !ours ? "nxdomain" : step == STEP_OK ? "ok" : "refused",
+            q[0] << 8 | q[1]);
     fflush(stderr); /* before the answer, as dns_main */
     int rcode = !ours ? DNS_RCODE_NXDOMAIN : step == STEP_REFUSED ? DNS_RCODE_REFUSED : 0;
     dns_reply(fd, q, qend, rcode, step == STEP_OK && qtype == DNS_TYPE_A, &from, flen);
