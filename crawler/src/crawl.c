@@ -910,12 +910,15 @@ static void *fetcher(void *arg) {
 
 /* ---------------------------------------------------------------- progress */
 
+/* The status line: on a terminal, rewritten in place four times a second;
+ * elsewhere (--progress into a log), a plain line a second. */
 static void *progress(void *arg) {
   (void)arg;
+  bool tty = isatty(2);
   uint64_t last_t = sp_now_ns();
   long last_pages = 0;
   while (!C.finished) {
-    if (sp_sleep(250000000u) != 0) break;
+    if (sp_sleep(tty ? 250000000u : 1000000000u) != 0) break;
     sp_mutex_lock(&C.lock);
     long pages = C.sum->pages, queued = C.queued, inflight = C.inflight;
     long errors = C.sum->failed + C.sum->server_errors + C.sum->client_errors;
@@ -926,12 +929,13 @@ static void *progress(void *arg) {
     uint64_t now = sp_now_ns();
     double el = (double)(now - C.start_ns) / 1e9;
     double rate = (double)(pages - last_pages) / ((double)(now - last_t) / 1e9);
-    fprintf(stderr, "\r\033[K%ld pages, %ld queued, %ld in flight, %.0f pages/s, %.1f MB/s, %ld errors", pages,
-            queued, inflight, rate, el > 0 ? (double)bytes / el / 1e6 : 0.0, errors);
+    fprintf(stderr, "%s%ld pages, %ld queued, %ld in flight, %.0f pages/s, %.1f MB/s, %ld errors%s",
+            tty ? "\r\033[K" : "", pages, queued, inflight, rate, el > 0 ? (double)bytes / el / 1e6 : 0.0, errors,
+            tty ? "" : "\n");
     last_t = now;
     last_pages = pages;
   }
-  fprintf(stderr, "\r\033[K");
+  if (tty) fprintf(stderr, "\r\033[K");
   return NULL;
 }
 

@@ -63,6 +63,7 @@ static void usage(FILE *f) {
         "  --stats FILE         the final summary as JSON\n"
         "  --quiet              no status line, no summary\n"
         "  --progress           the status line even when stderr is not a terminal\n"
+        "                       (then as a plain line each second, for a log)\n"
         "Other:\n"
         "  --normalize          print the dedupe key of each URL (or of each line of\n"
         "                       stdin for '-') and exit\n"
