@@ -290,7 +290,7 @@ Test(crawl, sigint_stops_gracefully, .init = start_site, .fini = stop_site, .tim
   pid_t pid = crawl_spawn(argv, work);
   cr_assert(pid > 0);
   for (int i = 0; i < 3000 && count_lines(out) < 10; i++) usleep(10000);
-  usleep(600000); /* the status line is refreshed every 250 ms */
+  usleep(1300000); /* into a file, the status line is written once a second */
   kill(pid, SIGINT);
   int rc = crawl_wait(pid, 30);
   cr_assert_eq(rc, 130, "exit %d after SIGINT", rc);
