@@ -598,7 +598,10 @@ static void write_line(const char *line) {
   bool ok = fputs(line, C.out) >= 0 && fputc('\n', C.out) != EOF && fflush(C.out) == 0;
   if (!ok && !C.write_failed) {
     C.write_failed = true;
-    fprintf(stderr, "spindle-crawl: writing %s failed: %s\n", C.cfg->output_path, strerror(errno));
+    fprintf(stderr, "spindle-crawl: writing %s failed: %s; stopping\n", C.cfg->output_path, strerror(errno));
+    /* Crawling on would fetch pages nobody can read of (a reader of
+     * --output - that went away, a full disk); --state keeps the rest. */
+    crawl_request_stop();
   }
   sp_mutex_unlock(&C.out_lock);
 }
@@ -750,7 +753,8 @@ static void write_warc(const sp_http_response *r, const char *url) {
                                   CRAWL_WARC_DECODED);
   if (rc < 0 && !C.warc_failed) {
     C.warc_failed = C.write_failed = true;
-    fprintf(stderr, "spindle-crawl: writing the WARC file failed: %s\n", strerror(-rc));
+    fprintf(stderr, "spindle-crawl: writing the WARC file failed: %s; stopping\n", strerror(-rc));
+    crawl_request_stop(); /* as for --output */
   }
 }
 

@@ -1022,6 +1022,25 @@ Test(cli, unwritable_outputs_fail_before_crawling, .fini = ls_fini, .timeout = 6
   json_decref(s);
 }
 
+/* Output that cannot be written (here /dev/full: ENOSPC) stops the crawl
+ * as SIGINT would, rather than fetching the whole site for nobody: exit 1,
+ * the error named, the summary says it stopped early. */
+Test(cli, failed_output_stops_the_crawl, .fini = ls_fini, .timeout = 60) {
+  ls_start(404, NULL, 20, 50);
+  char dir[800], url[128];
+  workdir(dir, sizeof dir, "full");
+  const char *argv[] = {"--per-host", "1", "--output", "/dev/full", ls_url(url, sizeof url, "/"), NULL};
+  int rc = crawl_exec(argv, dir, 30);
+  char *err = run_stderr(dir);
+  cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+  cr_assert(strstr(err, "/dev/full failed: No space left on device; stopping"), "%s", err);
+  cr_assert(strstr(err, "stopped early"), "%s", err);
+  static ls_req r[LS_MAX];
+  int pages = ls_requests(r) - ls_count("/robots.txt");
+  cr_assert(pages >= 1 && pages <= 3, "%d of the 21 pages fetched; the output failed on the first", pages);
+  free(err);
+}
+
 /* --user-agent and --header reach the server on every request,
  * robots.txt included. */
 Test(cli, user_agent_and_header_at_the_server, .fini = ls_fini, .timeout = 60) {
