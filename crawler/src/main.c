@@ -5,6 +5,7 @@
  * the summary), 1 when it could not run, 2 on bad usage, 130 when stopped by
  * SIGINT.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -222,6 +223,27 @@ static int normalize(char **urls, int n) {
   return bad;
 }
 
+/* Whether s is a list of IP addresses, as --resolve's ADDR: "a[,b...]",
+ * an IPv6 one bare or in brackets. */
+static bool ip_list_ok(const char *s) {
+  for (;;) {
+    size_t n = strcspn(s, ",");
+    char ip[64];
+    if (n == 0 || n >= sizeof ip) return false;
+    memcpy(ip, s, n);
+    ip[n] = '\0';
+    char *a = ip;
+    if (a[0] == '[' && a[n - 1] == ']') {
+      a[n - 1] = '\0';
+      a++;
+    }
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, a, buf) != 1 && inet_pton(AF_INET6, a, buf) != 1) return false;
+    if (!s[n]) return true;
+    s += n + 1;
+  }
+}
+
 static volatile sig_atomic_t sigints;
 
 static void on_sigint(int sig) {
@@ -335,6 +357,7 @@ int main(int argc, char **argv) {
       const char *p2 = p1 ? strchr(p1 + 1, ':') : NULL;
       if (!p1 || !p2 || p1 == a || p2 == p1 + 1 || !p2[1] || parse_long(strndupa(p1 + 1, (size_t)(p2 - p1 - 1)), 1, 65535, &l))
         return bad("--resolve wants HOST:PORT:ADDR, not '%s'", a);
+      if (!ip_list_ok(p2 + 1)) return bad("--resolve wants IP addresses after HOST:PORT:, not '%s'", a);
       if (push(&cfg.resolve, &nresolve, optarg)) return 1;
       break;
     }
