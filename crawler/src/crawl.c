@@ -1170,7 +1170,9 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
   int err = sp_runtime_new(&o, &rt);
   if (!err && cfg->dns_servers) {
     err = sp_dns_set_servers(rt, cfg->dns_servers);
-    if (err) fprintf(stderr, "spindle-crawl: bad --dns-server '%s': %s\n", cfg->dns_servers, sp_strerror(err));
+    if (err)
+      fprintf(stderr, "spindle-crawl: bad --dns-server '%s' (want IP[:PORT][,IP[:PORT]...]): %s\n", cfg->dns_servers,
+              sp_strerror(err));
   }
   run_ctx rc = {0};
   if (!err) {

@@ -1286,7 +1286,7 @@ Test(cli, help_version_and_bad_usage, .timeout = 60) {
       {"--concurrency", "0"}, {"--workers", "abc"}, {"--max-bytes", "10X"}, {"--max-time", "-1"},
       {"--retries", "101"}, {"--per-host", ""}, {"--delay", "x"}, {"--max-redirects", "-1"},
       {"--include", "("}, {"--exclude", "a["}, {"--header", "novalue"}, {"--resolve", "host:80"},
-      {"--resolve", "host:80:notanip"}, {"--resolve", "host:80:127.0.0.1,"},
+      {"--resolve", "host:80:notanip"}, {"--resolve", "host:80:127.0.0.1,"}, {"--dns-server", "bogus"},
       {"--user-agent", ""}, {"--bogus"}, {"--timeout", "0"}, {"--max-depth", "-2"},
       /* after options that allocated: still 2 (under ASan too) */
       {"--include", "x", "--exclude", "("}, {"--include", "x", "--concurrency", "0"},
