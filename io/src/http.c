@@ -20,6 +20,8 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +389,46 @@ static void set_error(sp_http_response *r, int err, const char *fmt, const char 
   snprintf(r->error, sizeof r->error, fmt, arg ? arg : "");
 }
 
+/*
+ * IDN hosts.  libcurl converts a host to its ASCII form (xn--...) with
+ * libidn2's idn2_lookup_ul, which reads the name in the thread's locale: in
+ * a program that never called setlocale (the "C" locale) every non-ASCII
+ * name fails, and curl_url_get reports "A memory function failed".  So the
+ * conversion runs under a UTF-8 locale, for this thread and this call only,
+ * and the URL then carries the ASCII name: libcurl's own conversion during
+ * the transfer (on the driver's thread, in the same "C" locale) has nothing
+ * left to do, and the name resolved, sent in Host: and cached is one.
+ */
+static locale_t utf8_locale;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+
+static void utf8_locale_init(void) { utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
+
+static bool is_ascii(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s >= 0x80) return false;
+  return true;
+}
+
+/* u's host in ASCII (freed with curl_free); an IDN host is converted and
+ * written back into u.  *idn_failed tells a name libidn2 refused. */
+static CURLUcode ascii_host(CURLU *u, char **host, bool *idn_failed) {
+  *idn_failed = false;
+  CURLUcode uc = curl_url_get(u, CURLUPART_HOST, host, 0);
+  if (uc != CURLUE_OK || is_ascii(*host)) return uc;
+  curl_free(*host);
+  *host = NULL;
+  pthread_once(&utf8_once, utf8_locale_init);
+  locale_t before = utf8_locale ? uselocale(utf8_locale) : (locale_t)0;
+  uc = curl_url_get(u, CURLUPART_HOST, host, CURLU_PUNYCODE);
+  if (utf8_locale) uselocale(before);
+  if (uc != CURLUE_OK) {
+    *idn_failed = true;
+    return uc;
+  }
+  return curl_url_set(u, CURLUPART_HOST, *host, 0);
+}
+
 /* url parsed into *uh, its host and port (host freed with curl_free), and
  * its origin, "scheme://host:port" in lower case, into origin[size]. */
 static int parse_target(const char *url, CURLU **uh, char **host, long *port, char *origin, size_t size,
@@ -395,12 +437,16 @@ static int parse_target(const char *url, CURLU **uh, char **host, long *port, ch
   if (!u) return SP_ENOMEM;
   int err = 0;
   char *scheme = NULL, *portstr = NULL;
+  bool idn_failed = false;
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
   /* An IDN host as the resolver and libcurl's cache know it (xn--...). */
-  if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_HOST, host, CURLU_PUNYCODE);
+  if (uc == CURLUE_OK) uc = ascii_host(u, host, &idn_failed);
   if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT);
-  if (uc != CURLUE_OK) {
+  if (idn_failed) {
+    set_error(r, SP_EINVAL, "bad URL: %s: its host is not a valid international domain name", url);
+    err = SP_EINVAL;
+  } else if (uc != CURLUE_OK) {
     set_error(r, SP_EINVAL, "bad URL: %s", curl_url_strerror(uc));
     err = SP_EINVAL;
   } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {

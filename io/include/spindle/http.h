@@ -38,7 +38,9 @@ typedef int (*sp_http_body_fn)(void *user, const char *data, size_t len);
 enum sp_http_version { SP_HTTP_ANY = 0, SP_HTTP_1_1 = 1, SP_HTTP_2 = 2 };
 
 typedef struct sp_http_request {
-  const char *url;              /* http:// or https:// (required) */
+  const char *url;              /* http:// or https:// (required); an international host
+                                   name (UTF-8) goes out, is resolved and is matched against
+                                   `resolve` in its ASCII form (xn--...), in any locale */
   const char *method;           /* NULL: GET, or POST when body is set */
   const char *const *headers;   /* "Name: value" strings, NULL-terminated, or NULL */
   const void *body;             /* request body, or NULL */
