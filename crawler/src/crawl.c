@@ -558,23 +558,20 @@ static job pick(uint64_t now, uint64_t *wait_until) {
   for (long i = 0, n = C.nring; i < n && C.ring; i++) {
     host *h = C.ring;
     C.ring = h->ring_next; /* the cursor moves on whatever happens to h */
-    if (h->active >= C.cfg->per_host) continue;
-    if (h->robots_state == ROBOTS_UNKNOWN) {
-      if (now < h->next_ns) { /* a failed robots.txt waits out its backoff */
-        if (h->next_ns < *wait_until) *wait_until = h->next_ns;
-        continue;
-      }
-      h->robots_state = ROBOTS_FETCHING;
-      h->active++;
-      h->next_ns = now + h->delay_ns; /* robots.txt is a request like any other */
-      j.kind = JOB_ROBOTS;
-      j.h = h;
-      return j;
-    }
-    if (h->robots_state != ROBOTS_READY) continue;
+    if (h->active >= C.cfg->per_host || h->robots_state == ROBOTS_FETCHING) continue;
+    /* The host's delay, or a failed robots.txt's backoff: robots.txt is a
+     * request like any other. */
     if (now < h->next_ns) {
       if (h->next_ns < *wait_until) *wait_until = h->next_ns;
       continue;
+    }
+    if (h->robots_state == ROBOTS_UNKNOWN) {
+      h->robots_state = ROBOTS_FETCHING;
+      h->active++;
+      h->next_ns = now + h->delay_ns;
+      j.kind = JOB_ROBOTS;
+      j.h = h;
+      return j;
     }
     item *it = next_allowed(h, now, wait_until);
     if (!it) continue;
