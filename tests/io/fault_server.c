@@ -1136,21 +1136,26 @@ static int dns_socket(long port) {
   return ufd;
 }
 
+/* s as a decimal number in [lo, hi] into *out; 0, or -1 if it is not one. */
+static int number_in(const char *s, long lo, long hi, long *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*end != '\0' || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   long port = 0, rcode = -1;
   static dns_script script;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      char *end;
-      port = strtol(argv[++i], &end, 10);
-      if (*end != '\0' || port < 0 || port > 65535) {
+      if (number_in(argv[++i], 0, 65535, &port) != 0) {
         usage(stderr);
         return 2;
       }
     } else if (strcmp(argv[i], "--dns-rcode") == 0 && i + 1 < argc) {
-      char *end;
-      rcode = strtol(argv[++i], &end, 10);
-      if (*end != '\0' || rcode < 0 || rcode > 15) {
+      if (number_in(argv[++i], 0, 15, &rcode) != 0) {
         usage(stderr);
         return 2;
       }
