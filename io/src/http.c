@@ -28,8 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <zlib.h>
-
+#include "decode.h"
 #include "io_internal.h"
 
 #define DEFAULT_MAX_BODY (64u << 20)
@@ -38,7 +37,6 @@
 #define HEADERS_MAX (256u << 10) /* a response's header block; more fails it */
 
 enum { X_RUNNING = 0, X_COMPLETED, X_ABANDONED };
-enum { CODING_NONE = 0, CODING_GZIP, CODING_DEFLATE, CODING_RAW_DEFLATE };
 
 /* A one-shot completion a task waits for (the transfer's end, or the
  * acknowledgement of its cancel). */
@@ -75,9 +73,9 @@ typedef struct sp__xfer {
   bool toobig, aborted, oom;
   bool headers_done;     /* the blank line ending the last header block came */
   bool decode;           /* we asked for compressed bodies */
-  int coding;            /* the response's content coding (CODING_*) */
-  z_stream z;            /* its decoder */
-  bool z_live, z_done, bad_coding;
+  int coding;            /* the response's content coding (SP__CODING_*) */
+  bool dec_live;         /* dec is initialised: the body's first byte came */
+  sp__decoder dec;       /* decodes coding (decode.h) */
   int start_err;
   CURLcode code;
   char errbuf[CURL_ERROR_SIZE];
@@ -140,8 +138,9 @@ static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, s
 }
 
 /* Hands len decoded body bytes to the caller's callback or the body
- * buffer.  False to stop the transfer. */
-static bool deliver(sp__xfer *x, const char *data, size_t len) {
+ * buffer.  False to stop the transfer.  An sp__decode_sink. */
+static bool deliver(void *arg, const char *data, size_t len) {
+  sp__xfer *x = arg;
   if (x->max_body && len > x->max_body - x->body_len) {
     x->toobig = true;
     return false;
@@ -162,69 +161,21 @@ static bool deliver(sp__xfer *x, const char *data, size_t len) {
   return true;
 }
 
-/* Content codings are decoded here, not by libcurl: libcurl does not report
- * a gzip stream cut short (it delivers what inflated and succeeds), and a
- * crawler must not store half a page as a whole one. */
-static bool decode_start(sp__xfer *x) {
-  memset(&x->z, 0, sizeof x->z);
-  int wbits = x->coding == CODING_GZIP ? 15 + 16 : x->coding == CODING_RAW_DEFLATE ? -15 : 15;
-  if (inflateInit2(&x->z, wbits) != Z_OK) return false;
-  x->z_live = true;
-  return true;
-}
-
 static void decode_end(sp__xfer *x) {
-  if (x->z_live) inflateEnd(&x->z);
-  x->z_live = false;
+  if (x->dec_live) sp__decoder_end(&x->dec);
+  x->dec_live = false;
 }
 
+/* Content codings are decoded by decode.c, not by libcurl: libcurl does not
+ * report a stream cut short.  False to stop the transfer. */
 static bool decode(sp__xfer *x, const char *data, size_t len) {
-  if (x->z_done) {
-    /* After the end of a stream: gzip may hold another member (RFC 1952
-     * 2.2); anything after a deflate stream is not part of the body. */
-    if (x->coding != CODING_GZIP || !len) return true;
-    if (inflateReset(&x->z) != Z_OK) {
-      x->bad_coding = true;
-      return false;
-    }
-    x->z_done = false;
+  if (!x->dec_live) {
+    sp__decoder_init(&x->dec, x->coding);
+    x->dec_live = true;
   }
-  if (!x->z_live && !decode_start(x)) {
-    x->oom = true;
-    return false;
-  }
-  char out[16384];
-  x->z.next_in = (unsigned char *)data;
-  x->z.avail_in = (unsigned)len;
-  while (x->z.avail_in > 0) {
-    x->z.next_out = (unsigned char *)out;
-    x->z.avail_out = sizeof out;
-    int r = inflate(&x->z, Z_NO_FLUSH);
-    if (r == Z_DATA_ERROR && x->coding == CODING_DEFLATE && x->z.total_out == 0 && x->z.total_in <= len) {
-      /* "deflate" sent without its zlib wrapper, as some servers do */
-      decode_end(x);
-      x->coding = CODING_RAW_DEFLATE;
-      return decode(x, data, len);
-    }
-    if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-      x->bad_coding = true;
-      return false;
-    }
-    size_t n = sizeof out - x->z.avail_out;
-    if (n && !deliver(x, out, n)) return false;
-    if (r == Z_STREAM_END) {
-      x->z_done = true;
-      if (x->coding != CODING_GZIP || !x->z.avail_in) break;
-      if (inflateReset(&x->z) != Z_OK) { /* the next gzip member */
-        x->bad_coding = true;
-        return false;
-      }
-      x->z_done = false;
-    } else if (r == Z_BUF_ERROR && n == 0) {
-      break;
-    }
-  }
-  return true;
+  int v = sp__decoder_feed(&x->dec, data, len, deliver, x);
+  if (v == SP__DECODE_NOMEM) x->oom = true;
+  return v == SP__DECODE_OK; /* STOPPED: deliver has said why */
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
@@ -242,18 +193,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
   if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
     x->hdrs_len = 0;
     x->headers_done = false;
-    x->coding = CODING_NONE;
+    x->coding = SP__CODING_NONE;
   }
-  if (x->decode && len > 17 && strncasecmp(data, "content-encoding:", 17) == 0) {
-    const char *v = data + 17, *end = data + len;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    size_t vl = (size_t)(end - v);
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
-    if ((vl == 4 && strncasecmp(v, "gzip", 4) == 0) || (vl == 6 && strncasecmp(v, "x-gzip", 6) == 0))
-      x->coding = CODING_GZIP;
-    else if (vl == 7 && strncasecmp(v, "deflate", 7) == 0)
-      x->coding = CODING_DEFLATE;
-  }
+  if (x->decode && len > 17 && strncasecmp(data, "content-encoding:", 17) == 0)
+    x->coding = sp__coding_from_header(data + 17, len - 17);
   if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n')) x->headers_done = true;
   if (x->hdrs_len + len + 1 > HEADERS_MAX) {
     x->toobig = true;
@@ -595,9 +538,8 @@ static int hop_error(sp__xfer *x, sp_http_response *r) {
     set_error(r, SP_EHTTP, "connection closed inside the response headers%s", NULL);
     return SP_EHTTP;
   }
-  if (x->code == CURLE_OK && x->coding && x->z_live && !x->z_done && x->body_len + x->z.total_in > 0) {
-    set_error(r, SP_EHTTP, "compressed body cut short (the %s stream did not end)",
-              x->coding == CODING_GZIP ? "gzip" : "deflate");
+  if (x->code == CURLE_OK && x->dec_live && sp__decoder_finish(&x->dec) == SP__DECODE_CUT_SHORT) {
+    set_error(r, SP_EHTTP, "compressed body cut short (the %s stream did not end)", sp__coding_name(x->coding));
     return SP_EHTTP;
   }
   if (x->code == CURLE_OK) return 0;
@@ -611,7 +553,7 @@ static int hop_error(sp__xfer *x, sp_http_response *r) {
     err = SP_EABORTED, msg = "stopped by the body callback";
   else if (x->oom)
     err = SP_ENOMEM, msg = "out of memory storing the response";
-  else if (x->bad_coding)
+  else if (x->dec_live && x->dec.verdict == SP__DECODE_MALFORMED)
     err = SP_EHTTP, msg = "malformed compressed body";
   else if (x->code == CURLE_OPERATION_TIMEDOUT)
     err = SP_ETIMEDOUT;
@@ -697,8 +639,7 @@ static int run_hop(sp__xfer *x, sp__ioctx *ctx, sp_http_response *r) {
   x->cancel.op = SP__CMD_HTTP_CANCEL;
   x->toobig = x->aborted = x->oom = x->headers_done = false;
   decode_end(x);
-  x->coding = CODING_NONE;
-  x->z_done = x->bad_coding = false;
+  x->coding = SP__CODING_NONE;
   x->start_err = 0;
   x->code = CURLE_OK;
   x->errbuf[0] = '\0';

@@ -108,6 +108,11 @@
  *                             raw: Content-Encoding: deflate, a raw deflate
  *                               stream without the wrapper (RFC 1951)
  *                             plain: no Content-Encoding, the text itself
+ *   /deflate?kind=K&first=N the same body sent chunked (Transfer-Encoding:
+ *                           chunked): its first N bytes in a chunk of their
+ *                           own, sent alone, then after 50 ms the rest in
+ *                           another (N >= 1; the client's content decoder
+ *                           sees the first N bytes as a piece of their own)
  *   /truncated-deflate?kind=K   K zlib or raw as above, Content-Length the
  *                           first half of the stream, then close
  *   anything else           404
@@ -718,6 +723,18 @@ static int do_truncated_gzip(conn *c) {
 
 /* The text as a deflate stream (zlib-wrapped or raw), or plain; whole, or
  * its first half and then close. */
+/* data[len] as two chunks of a chunked body, the first of first bytes (1 to
+ * len - 1), sent alone, then the rest 50 ms later; 0, or -1. */
+static int send_two_chunks(int fd, const unsigned char *data, size_t len, size_t first) {
+  char size[32];
+  snprintf(size, sizeof size, "%zx\r\n", first);
+  if (send_str(fd, size) != 0 || send_all(fd, data, first) != 0 || send_str(fd, "\r\n") != 0) return -1;
+  sleep_ms(50); /* TCP_NODELAY: the first chunk leaves (and arrives) alone */
+  snprintf(size, sizeof size, "%zx\r\n", len - first);
+  if (send_str(fd, size) != 0 || send_all(fd, data + first, len - first) != 0) return -1;
+  return send_str(fd, "\r\n0\r\n\r\n");
+}
+
 static int do_deflate(conn *c, const request *req, int truncated) {
   pthread_once(&text_once, make_text_gz);
   char kind[16];
@@ -727,6 +744,15 @@ static int do_deflate(conn *c, const request *req, int truncated) {
   const unsigned char *data = plain ? (const unsigned char *)text_plain : b->data;
   size_t len = plain ? text_len : truncated ? b->len / 2 : b->len;
   int close_after = truncated || req->close;
+  long long first = truncated ? 0 : qparam(req->query, "first", 0);
+  if (first > 0 && (size_t)first < len) {
+    char head[256];
+    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n%sTransfer-Encoding: chunked\r\n%s\r\n",
+             plain ? "" : "Content-Encoding: deflate\r\n", close_after ? "Connection: close\r\n" : "");
+    if (send_str(c->fd, head) != 0) return CLOSE;
+    if (!req->head && send_two_chunks(c->fd, data, len, (size_t)first) != 0) return CLOSE;
+    return close_after ? CLOSE : KEEP;
+  }
   char head[256];
   snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n%sContent-Length: %zu\r\n%s\r\n",
            plain ? "" : "Content-Encoding: deflate\r\n", len, close_after ? "Connection: close\r\n" : "");
