@@ -333,6 +333,85 @@ static void set_error(sp_http_response *r, int err, const char *fmt, const char 
 }
 
 /*
+ * Request smuggling and header injection.  libcurl puts the URL's path, the
+ * method, the user agent and the caller's header lines on the wire as they
+ * are: a CR or LF in any of them ends the line early and starts a header (or
+ * a request) of the caller's input's choosing.  So every such string is
+ * checked before anything is sent: no C0 control character and no DEL
+ * anywhere (HTAB only inside header values, RFC 9110 5.5), header names and
+ * the method must be tokens.  resolve entries are checked the same way
+ * (libcurl parses them; a line break there has no business either).
+ */
+
+/* Why s cannot go into a request, or NULL if it can; allow_tab: HTAB may
+ * appear (a field value). */
+static const char *bad_chars(const char *s, bool allow_tab, char *why, size_t n) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '\r' || *p == '\n') return "contains a line break";
+    if ((*p < 0x20 && !(allow_tab && *p == '\t')) || *p == 0x7f) {
+      snprintf(why, n, "contains a control character (0x%02x)", *p);
+      return why;
+    }
+  }
+  return NULL;
+}
+
+/* RFC 9110 5.6.2 tchar. */
+static bool is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static size_t token_len(const char *s) {
+  size_t i = 0;
+  while (is_tchar((unsigned char)s[i])) i++;
+  return i;
+}
+
+#define NOT_A_HEADER "is not \"Name: value\" (a name of letters, digits or !#$%&'*+-.^_`|~, then ':' or ';')"
+
+/* Why header line h cannot be sent, or NULL.  "Name;" is libcurl's way to
+ * send a header with an empty value. */
+static const char *bad_header(const char *h, char *why, size_t n) {
+  const char *bad = bad_chars(h, true, why, n);
+  if (bad) return bad;
+  size_t name = token_len(h);
+  return name && (h[name] == ':' || h[name] == ';') ? NULL : NOT_A_HEADER;
+}
+
+/* SP_EINVAL, with the field and why in r->error. */
+static int refuse(sp_http_response *r, const char *field, int index, const char *why) {
+  r->err = SP_EINVAL;
+  if (index)
+    snprintf(r->error, sizeof r->error, "%s %d %s", field, index, why);
+  else
+    snprintf(r->error, sizeof r->error, "%s %s", field, why);
+  return SP_EINVAL;
+}
+
+/* 0 if nothing in req can break a request's lines, else SP_EINVAL naming
+ * the field (headers and resolve entries counted from 1). */
+static int check_request(const sp_http_request *req, sp_http_response *r) {
+  char why[64];
+  const char *bad;
+  if ((bad = bad_chars(req->url, false, why, sizeof why))) return refuse(r, "URL", 0, bad);
+  if (req->method) {
+    if ((bad = bad_chars(req->method, false, why, sizeof why))) return refuse(r, "method", 0, bad);
+    if (!req->method[0] || req->method[token_len(req->method)])
+      return refuse(r, "method", 0, "is not a token (letters, digits or !#$%&'*+-.^_`|~)");
+  }
+  if (req->user_agent && (bad = bad_chars(req->user_agent, true, why, sizeof why)))
+    return refuse(r, "user agent", 0, bad);
+  int i = 1;
+  for (const char *const *h = req->headers; h && *h; h++, i++)
+    if ((bad = bad_header(*h, why, sizeof why))) return refuse(r, "header", i, bad);
+  i = 1;
+  for (const char *const *e = req->resolve; e && *e; e++, i++)
+    if ((bad = bad_chars(*e, false, why, sizeof why))) return refuse(r, "resolve entry", i, bad);
+  return 0;
+}
+
+/*
  * IDN hosts.  libcurl converts a host to its ASCII form (xn--...) with
  * libidn2's idn2_lookup_ul, which reads the name in the thread's locale: in
  * a program that never called setlocale (the "C" locale) every non-ASCII
@@ -712,6 +791,7 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
     set_error(resp, SP_EINVAL, "no URL%s", NULL);
     return SP_EINVAL;
   }
+  if (check_request(req, resp)) return SP_EINVAL;
   if (!sp__cur_task()) {
     set_error(resp, SP_EPERM, "sp_http_fetch must be called from a task%s", NULL);
     return SP_EPERM;
@@ -740,6 +820,12 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
     long port = 0;
     uint64_t left = remaining(start, req->timeout_ns);
     CURLU *uh;
+    char why[64];
+    const char *bad = resp->redirects ? bad_chars(url, false, why, sizeof why) : NULL;
+    if (bad) { /* a Location libcurl let through */
+      err = refuse(resp, "redirect URL", 0, bad);
+      break;
+    }
     if ((err = parse_target(url, &uh, &host, &port, hop_origin, sizeof hop_origin, resp))) break;
     if (!origin[0]) {
       memcpy(origin, hop_origin, sizeof origin);

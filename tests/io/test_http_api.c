@@ -245,6 +245,110 @@ Test(http_api, request_headers_arrive, .init = start_all, .fini = stop_all, .tim
   spt_run(2, main_headers, NULL);
 }
 
+/* ----------------------------------------------- header injection refused */
+
+/* Connections waiting on listener fd: accepted (and closed) here. */
+static int connections_made(int fd) {
+  int n = 0, c;
+  while ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    close(c);
+    n++;
+  }
+  return n;
+}
+
+static void *main_injection(void *arg) {
+  (void)arg;
+  /* A listener that never answers: a request that got through would be
+   * sent, and wait there for its 2 s timeout. */
+  uint16_t port = 0;
+  int lfd = sp_listen_tcp("127.0.0.1", 0, 16, &port);
+  CHECKF(lfd >= 0, "listen: %d (%s)", lfd, sp_strerror(lfd));
+  if (lfd < 0) return NULL;
+  char url[128], crlf_url[160], ctl_url[160], entry[96], crlf_entry[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/x", port);
+  snprintf(crlf_url, sizeof crlf_url, "http://127.0.0.1:%d/x HTTP/1.1\r\nX-Injected: 1\r\nX: ", port);
+  snprintf(ctl_url, sizeof ctl_url, "http://127.0.0.1:%d/x\x1b", port);
+  snprintf(entry, sizeof entry, "inj.test:%d:127.0.0.1", port);
+  snprintf(crlf_entry, sizeof crlf_entry, "inj.test:%d:127.0.0.1\r\nX-Injected: 1", port);
+  static const char *const h_crlf[] = {"X-Ok: 1", "X-Bad: 1\r\nX-Injected: 1", NULL};
+  static const char *const h_lf[] = {"X-Bad: 1\nX-Injected: 1", NULL};
+  static const char *const h_cr[] = {"X-Bad: 1\rX-Injected: 1", NULL};
+  static const char *const h_ctl[] = {"X-Ok: 1", "X-Ok2: 2", "X-Bad: a\x01" "b", NULL};
+  static const char *const h_del[] = {"X-Bad: a\x7f", NULL};
+  static const char *const h_name_crlf[] = {"X-Bad\r\nX-Injected: 1", NULL};
+  static const char *const h_name_space[] = {"X Bad: 1", NULL};
+  static const char *const h_no_colon[] = {"X-Bad", NULL};
+  static const char *const h_empty_name[] = {": 1", NULL};
+  const char *const r_crlf[] = {entry, crlf_entry, NULL};
+  struct {
+    const char *url, *method, *ua;
+    const char *const *headers, *const *resolve;
+    const char *want; /* in the error */
+  } cases[] = {
+      {url, NULL, NULL, h_crlf, NULL, "header 2 contains a line break"},
+      {url, NULL, NULL, h_lf, NULL, "header 1 contains a line break"},
+      {url, NULL, NULL, h_cr, NULL, "header 1 contains a line break"},
+      {url, NULL, NULL, h_ctl, NULL, "header 3 contains a control character (0x01)"},
+      {url, NULL, NULL, h_del, NULL, "header 1 contains a control character (0x7f)"},
+      {url, NULL, NULL, h_name_crlf, NULL, "header 1 contains a line break"},
+      {url, NULL, NULL, h_name_space, NULL, "header 1 is not"},
+      {url, NULL, NULL, h_no_colon, NULL, "header 1 is not"},
+      {url, NULL, NULL, h_empty_name, NULL, "header 1 is not"},
+      {url, NULL, "spindle\r\nX-Injected: 1", NULL, NULL, "user agent contains a line break"},
+      {url, NULL, "spindle\x02", NULL, NULL, "user agent contains a control character (0x02)"},
+      {crlf_url, NULL, NULL, NULL, NULL, "URL contains a line break"},
+      {ctl_url, NULL, NULL, NULL, NULL, "URL contains a control character (0x1b)"},
+      {url, "GET /y HTTP/1.1\r\nX-Injected: 1\r\nX:", NULL, NULL, NULL, "method contains a line break"},
+      {url, "GE T", NULL, NULL, NULL, "method is not"},
+      {url, NULL, NULL, NULL, r_crlf, "resolve entry 2 contains a line break"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    sp_http_request q;
+    sp_http_response r;
+    sp_http_request_init(&q);
+    q.url = cases[i].url;
+    q.method = cases[i].method;
+    q.user_agent = cases[i].ua;
+    q.headers = cases[i].headers;
+    q.resolve = cases[i].resolve;
+    q.timeout_ns = SEC(2);
+    int rc = sp_http_fetch(&q, &r);
+    CHECKF(rc == SP_EINVAL && strstr(r.error, cases[i].want), "case %zu: rc %d (%s), error '%s', want SP_EINVAL and '%s'",
+           i, rc, sp_strerror(rc), r.error, cases[i].want);
+    int n = connections_made(lfd);
+    CHECKF(n == 0, "case %zu ('%s'): %d connection(s) made, want none", i, cases[i].want, n);
+    sp_http_response_free(&r);
+  }
+  close(lfd);
+  /* what is allowed: a tab inside a value, "Name;" (an empty header), and
+   * bytes past ASCII in a value */
+  static const char *const ok_headers[] = {"X-Tab: a\tb", "X-Empty;", "X-Utf8: caf\xc3\xa9", NULL};
+  sp_http_request q;
+  sp_http_response r;
+  char eurl[256], v[64];
+  sp_http_request_init(&q);
+  q.url = furl(eurl, sizeof eurl, "/echo");
+  q.headers = ok_headers;
+  q.user_agent = "spindle\ttest";
+  CHECK_RC(sp_http_fetch(&q, &r), 0);
+  echo e = parse_echo(&r);
+  CHECKF(echo_header(&e, "X-Tab", v, sizeof v) && strcmp(v, "a\tb") == 0, "X-Tab '%s'", v);
+  CHECKF(echo_has(&e, "X-Empty"), "X-Empty not sent");
+  CHECKF(echo_header(&e, "X-Utf8", v, sizeof v) && strcmp(v, "caf\xc3\xa9") == 0, "X-Utf8 '%s'", v);
+  CHECKF(echo_header(&e, "User-Agent", v, sizeof v) && strcmp(v, "spindle\ttest") == 0, "User-Agent '%s'", v);
+  CHECK(!echo_has(&e, "X-Injected"));
+  sp_http_response_free(&r);
+  return NULL;
+}
+
+/* A URL, method, user agent, header or resolve entry with a line break or
+ * another control character is refused with SP_EINVAL, naming the field,
+ * before any connection is made (issue 10, item 4: header injection). */
+Test(http_api, control_characters_refused, .init = start_all, .fini = stop_all, .timeout = 120) {
+  spt_run(2, main_injection, NULL);
+}
+
 /* -------------------------------------------------------------- IDN hosts */
 
 static void *main_idn(void *arg) {
@@ -502,6 +606,37 @@ static void *main_deflate(void *arg) {
  * deflate stream cut short is an error. */
 Test(http_api, deflate_bodies, .init = start_all, .fini = stop_all, .timeout = 60) {
   spt_run(2, main_deflate, NULL);
+}
+
+/* The same deflate bodies sent chunked, their first bytes in a chunk of
+ * their own (issue 10, item 6: a raw stream whose first byte came alone was
+ * "malformed compressed body"). */
+static void *main_deflate_split(void *arg) {
+  (void)arg;
+  char url[256];
+  sp_http_response plain, r;
+  CHECK_RC(sp_http_get(furl(url, sizeof url, "/deflate?kind=plain"), &plain), 0);
+  static const char *const kinds[] = {"zlib", "raw"};
+  static const int firsts[] = {1, 2, 3, 100};
+  for (int i = 0; i < 2; i++) {
+    for (size_t j = 0; j < sizeof firsts / sizeof firsts[0]; j++) {
+      char path[64];
+      snprintf(path, sizeof path, "/deflate?kind=%s&first=%d", kinds[i], firsts[j]);
+      int rc = sp_http_get(furl(url, sizeof url, path), &r);
+      CHECKF(rc == 0 && r.status == 200, "%s: rc %d (%s), status %ld", path, rc, r.error, r.status);
+      CHECKF(r.body_len == plain.body_len && r.body && plain.body && memcmp(r.body, plain.body, plain.body_len) == 0,
+             "%s: %zu bytes decoded, expected the %zu of the text", path, r.body_len, plain.body_len);
+      sp_http_response_free(&r);
+    }
+  }
+  sp_http_response_free(&plain);
+  return NULL;
+}
+
+/* A deflate body decodes whatever its chunking: zlib-wrapped or raw, with
+ * its first 1, 2, 3 or 100 bytes arriving alone. */
+Test(http_api, deflate_split_bodies, .init = start_all, .fini = stop_all, .timeout = 60) {
+  spt_run(2, main_deflate_split, NULL);
 }
 
 /* ------------------------------------------------------------------ SIGPIPE */

@@ -41,8 +41,9 @@ typedef struct sp_http_request {
   const char *url;              /* http:// or https:// (required); an international host
                                    name (UTF-8) goes out, is resolved and is matched against
                                    `resolve` in its ASCII form (xn--...), in any locale */
-  const char *method;           /* NULL: GET, or POST when body is set */
-  const char *const *headers;   /* "Name: value" strings, NULL-terminated, or NULL */
+  const char *method;           /* NULL: GET, or POST when body is set; a token */
+  const char *const *headers;   /* "Name: value" strings (or "Name;" for an empty value),
+                                   NULL-terminated, or NULL; the name a token */
   const void *body;             /* request body, or NULL */
   size_t body_len;
   sp_http_body_fn on_body;      /* NULL: collect the body into the response */
@@ -108,6 +109,19 @@ typedef struct sp_http_response {
  * SP_EHTTP (any other libcurl failure; see curl_code), SP_EINVAL (bad URL or
  * request), SP_ECANCELED, SP_ESHUTDOWN, SP_EPERM (not in a task).  The
  * response must be freed with sp_http_response_free in every case.
+ *
+ * Nothing the caller passes can add a line to the request (header
+ * injection, request smuggling): a url, method, user_agent, header line or
+ * resolve entry holding a CR, an LF or any other control character (0x00 to
+ * 0x1f, 0x7f; only HTAB is allowed, inside user_agent and header values), a
+ * header whose name is not a token followed by ':' or ';', or a method that
+ * is not a token, is refused with SP_EINVAL before anything is sent (no
+ * lookup, no connection), and resp->error names the field and why, e.g.
+ * "header 2 contains a line break", "user agent contains a control character
+ * (0x1b)", "URL contains a line break", "resolve entry 1 contains a line
+ * break", "method is not a token ..." (headers and resolve entries counted
+ * from 1).  A redirect's Location is checked the same way ("redirect URL
+ * ...").
  */
 int sp_http_fetch(const sp_http_request *req, sp_http_response *resp);
 
