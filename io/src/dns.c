@@ -513,16 +513,88 @@ int sp_resolve(const char *host, uint16_t port, int family, uint64_t timeout_ns,
   return r;
 }
 
+/* One server, "IPv4[:port]", "[IPv6][:port]" or a bare "IPv6" (without a
+ * port), as c-ares reads it without guessing, "IPv4:port" or "[IPv6]:port"
+ * (port 53 unless given), into out[size].  0, or SP_EINVAL: not an address
+ * inet_pton takes, or a port not in 1..65535. */
+static int server_canonical(const char *s, size_t n, char *out, size_t size) {
+  const char *end = s + n, *a, *aend, *after;
+  int family;
+  if (n && s[0] == '[') {
+    a = s + 1;
+    aend = memchr(a, ']', n - 1);
+    if (!aend) return SP_EINVAL;
+    after = aend + 1;
+    family = AF_INET6;
+  } else {
+    const char *colon = memchr(s, ':', n);
+    bool v6 = colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)); /* two colons: bare IPv6 */
+    a = s;
+    aend = after = colon && !v6 ? colon : end;
+    family = v6 ? AF_INET6 : AF_INET;
+  }
+  const char *port = NULL; /* after the address: nothing, or ":port" */
+  if (after < end) {
+    if (*after != ':' || after + 1 == end) return SP_EINVAL;
+    port = after + 1;
+  }
+  char addr[INET6_ADDRSTRLEN];
+  size_t alen = (size_t)(aend - a);
+  if (alen == 0 || alen >= sizeof addr) return SP_EINVAL;
+  memcpy(addr, a, alen);
+  addr[alen] = '\0';
+  unsigned char bin[16];
+  if (inet_pton(family, addr, bin) != 1 || !inet_ntop(family, bin, addr, sizeof addr)) return SP_EINVAL;
+  long p = 53;
+  if (port) {
+    if (end - port > 5) return SP_EINVAL;
+    p = 0;
+    for (const char *c = port; c < end; c++) {
+      if (*c < '0' || *c > '9') return SP_EINVAL;
+      p = p * 10 + (*c - '0');
+    }
+    if (p < 1 || p > 65535) return SP_EINVAL;
+  }
+  int w = snprintf(out, size, family == AF_INET6 ? "[%s]:%ld" : "%s:%ld", addr, p);
+  return w > 0 && (size_t)w < size ? 0 : SP_EINVAL;
+}
+
+int sp__dns_servers_canonical(const char *list, char **out) {
+  *out = NULL;
+  size_t n = strlen(list);
+  if (!n || n > 4096) return SP_EINVAL;
+  /* each entry grows to at most "[" INET6_ADDRSTRLEN "]:65535," */
+  size_t cap = (n / 2 + 1) * (INET6_ADDRSTRLEN + 9) + 1, len = 0;
+  char *csv = malloc(cap);
+  if (!csv) return SP_ENOMEM;
+  for (const char *p = list;;) {
+    size_t k = strcspn(p, ",");
+    if (!k || server_canonical(p, k, csv + len, cap - len - 1) != 0) { /* "" or ",,": no server */
+      free(csv);
+      return SP_EINVAL;
+    }
+    len += strlen(csv + len);
+    p += k;
+    if (!*p) break;
+    csv[len++] = ',';
+    p++;
+  }
+  csv[len] = '\0';
+  *out = csv;
+  return 0;
+}
+
 int sp_dns_set_servers(sp_runtime *rt, const char *servers) {
   if (!rt) return SP_EINVAL;
-  sp__io *io = sp__io_get(rt);
-  if (!io) return SP_ENOMEM;
   char *csv = NULL;
   if (servers) {
-    if (!*servers || strlen(servers) > 4096) return SP_EINVAL;
-    for (const char *p = servers; *p; p++)
-      if (!isxdigit((unsigned char)*p) && !strchr(".:,[]", *p)) return SP_EINVAL;
-    if (!(csv = sp__strdup(servers))) return SP_ENOMEM;
+    int err = sp__dns_servers_canonical(servers, &csv);
+    if (err) return err; /* the servers in place stay */
+  }
+  sp__io *io = sp__io_get(rt);
+  if (!io) {
+    free(csv);
+    return SP_ENOMEM;
   }
   pthread_mutex_lock(&io->dns_lock);
   free(io->dns_servers);

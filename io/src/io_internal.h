@@ -151,6 +151,12 @@ sp__iowatch *sp__iowatch_new(sp__ioctx *ctx, int fd, int kind);
  * brackets); if so and out is not NULL, *out is it with port.  dns.c. */
 int sp__ip_literal(const char *host, uint16_t port, sp_addr *out);
 
+/* A list of DNS servers as sp_dns_set_servers takes it, checked (every
+ * address by inet_pton, every port in 1..65535, no empty entry) and written
+ * as c-ares reads it without guessing ("IPv4:port,[IPv6]:port", port 53
+ * unless given) into *out (malloc'd).  0, SP_EINVAL or SP_ENOMEM.  dns.c. */
+int sp__dns_servers_canonical(const char *list, char **out);
+
 /* A copy of s, or NULL. */
 char *sp__strdup(const char *s);
 

@@ -281,6 +281,47 @@ Test(dns, misuse, .timeout = 30) {
   cr_assert_eq(sp_runtime_free(rt), 0);
 }
 
+/* sp_dns_set_servers range-checks every address and port (issue 10, item
+ * 11: "999.1.1.1" and "1.2.3.4:99999" were accepted, and failed only at
+ * the next lookup, as something else). */
+static const char *const bad_servers[] = {
+    "999.1.1.1", "256.0.0.1", "1.2.3", "1.2.3.4.5", "1.2.3.4:99999", "1.2.3.4:65536", "1.2.3.4:0", "1.2.3.4:",
+    "1.2.3.4:-1", "1.2.3.4:+53", "1.2.3.4:53a", "1.2.3.4:53:53", "1.2.3.4: 53", "", ",127.0.0.1", "127.0.0.1,",
+    "127.0.0.1,,127.0.0.2", "[::1", "[::1]:", "[::1]x", "[::1]:0", "[::1]:70000", "[127.0.0.1]:53", "[]:53",
+    "::1:99999", "fe80::1%eth0", "dns.example", "localhost:53",
+};
+
+static void *main_bad_servers(void *arg) {
+  (void)arg;
+  char live[64];
+  snprintf(live, sizeof live, "127.0.0.1:%d", dns.port);
+  sp_runtime *rt = sp_runtime_current();
+  CHECK_RC(sp_dns_set_servers(rt, live), 0);
+  for (size_t i = 0; i < sizeof bad_servers / sizeof bad_servers[0]; i++)
+    CHECKF(sp_dns_set_servers(rt, bad_servers[i]) == SP_EINVAL, "'%s' was accepted: %d", bad_servers[i],
+           sp_dns_set_servers(rt, bad_servers[i]));
+  /* the servers before are still in place: dnsmasq answers */
+  sp_addrlist *l = NULL;
+  CHECK_RC(sp_resolve("good.test", 80, AF_INET, SEC(5), &l), 0);
+  sp_addrlist_free(l);
+  /* the good forms, each after dnsmasq in a list c-ares must take whole */
+  static const char *const good[] = {"127.0.0.1", "127.0.0.1:53", "[::1]:53", "[::1]", "::1", "fe80::1",
+                                     "::ffff:127.0.0.1", "127.0.0.1:1", "127.0.0.1:65535"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    char list[128];
+    snprintf(list, sizeof list, "%s,%s", live, good[i]);
+    CHECKF(sp_dns_set_servers(rt, list) == 0, "'%s' was refused", list);
+    int rc = sp_resolve("good.test", 80, AF_INET, SEC(5), &l); /* set_servers cleared the cache */
+    CHECKF(rc == 0, "with servers '%s': %d (%s)", list, rc, sp_strerror(rc));
+    if (!rc) sp_addrlist_free(l);
+  }
+  return NULL;
+}
+
+Test(dns, bad_servers_refused, .init = start_dns, .fini = stop_dns, .timeout = 60) {
+  spt_run(1, main_bad_servers, NULL);
+}
+
 /* Changing servers while a query is in flight (c-ares 1.18 refuses then):
  * no lookup fails for it, and the change applies once the channel is idle. */
 static fx_server dead2;

@@ -53,9 +53,14 @@ int sp_resolve(const char *host, uint16_t port, int family, uint64_t timeout_ns,
 void sp_addrlist_free(sp_addrlist *list);
 
 /*
- * Sets the DNS servers of rt: "ip[:port],..." (IPv6 as [ip]:port), or NULL
- * for the system's.  Takes effect for lookups started afterwards.  Returns 0,
- * SP_EINVAL (unparsable list) or SP_ENOMEM.
+ * Sets the DNS servers of rt: "ip[:port],..." (IPv6 as [ip]:port, or a bare
+ * IPv6 address without a port; port 53 when none is given), or NULL for the
+ * system's.  Takes effect for lookups started afterwards, and clears the
+ * cache.  Returns 0, SP_EINVAL or SP_ENOMEM.  SP_EINVAL for a list with an
+ * empty entry (",", a leading or trailing comma), an address inet_pton does
+ * not take ("999.1.1.1", a name, "[1.2.3.4]", a scope "%eth0"), or a port
+ * that is not 1 to 65535 in decimal digits ("1.2.3.4:99999", ":0", ":");
+ * the servers in place then stay.
  */
 int sp_dns_set_servers(sp_runtime *rt, const char *servers);
 
