@@ -4,7 +4,9 @@
 #include "io/fixture.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <strings.h>
 
 static fx_server dns;
 
@@ -114,21 +116,56 @@ Test(dns, names_and_errors, .init = start_dns, .fini = stop_dns, .timeout = 60) 
 }
 
 /* /etc/hosts is consulted before the servers: "localhost" resolves though
- * dnsmasq would answer NXDOMAIN for it. */
+ * dnsmasq would answer NXDOMAIN for it.  That needs the machine's
+ * /etc/hosts to name localhost, which the test checks first, so that a
+ * machine without it fails at once and says so. */
+#define HOSTS_NEED "this test needs /etc/hosts to map localhost to 127.0.0.1 / ::1"
+
+/* The addresses path maps localhost to ("a, b"), into maps[n]: "" if none;
+ * *v4: one is 127.0.0.1.  False if path cannot be read. */
+static bool hosts_localhost(const char *path, char *maps, size_t n, bool *v4) {
+  FILE *f = fopen(path, "r");
+  maps[0] = '\0';
+  *v4 = false;
+  if (!f) return false;
+  char line[1024];
+  size_t len = 0;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "#\n")] = '\0';
+    char *save = NULL, *addr = strtok_r(line, " \t", &save), *name;
+    while (addr && (name = strtok_r(NULL, " \t", &save)))
+      if (strcasecmp(name, "localhost") == 0) {
+        *v4 = *v4 || strcmp(addr, "127.0.0.1") == 0;
+        if (len + strlen(addr) + 3 < n) len += (size_t)snprintf(maps + len, n - len, "%s%s", len ? ", " : "", addr);
+        break;
+      }
+  }
+  fclose(f);
+  return true;
+}
+
 static void *main_hosts(void *arg) {
   (void)arg;
   sp_addrlist *l = NULL;
   char ip[64];
-  CHECK_RC(sp_resolve("localhost", 80, AF_INET, SEC(5), &l), 0);
+  int rc = sp_resolve("localhost", 80, AF_INET, SEC(5), &l);
+  CHECKF(rc == 0, HOSTS_NEED ", and it does, but sp_resolve(\"localhost\", AF_INET) gave %d (%s)", rc, sp_strerror(rc));
   if (l) {
-    CHECKF(strcmp(ip_of(&l->addrs[0], ip, sizeof ip), "127.0.0.1") == 0, "localhost -> %s", ip);
+    CHECKF(strcmp(ip_of(&l->addrs[0], ip, sizeof ip), "127.0.0.1") == 0,
+           HOSTS_NEED ", and it does, but sp_resolve(\"localhost\", AF_INET) gave %s", ip);
     sp_addrlist_free(l);
   }
-  CHECK_EQ(queries_logged("localhost"), 0);
+  CHECKF(queries_logged("localhost") == 0, "localhost was asked of the DNS server %d time(s), not read from /etc/hosts",
+         queries_logged("localhost"));
   return NULL;
 }
 
 Test(dns, etc_hosts_first, .init = start_dns, .fini = stop_dns, .timeout = 60) {
+  char maps[256];
+  bool v4;
+  bool readable = hosts_localhost("/etc/hosts", maps, sizeof maps, &v4);
+  cr_assert(readable, HOSTS_NEED "; it cannot be read (%s)", strerror(errno));
+  cr_assert(v4, HOSTS_NEED "; it maps localhost to %s", maps[0] ? maps : "nothing");
   spt_run(2, main_hosts, NULL);
 }
 
