@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "io_internal.h"
 
@@ -47,6 +50,7 @@ typedef struct sp__dns_entry {
 typedef struct dns_query {
   sp__iocmd cmd;
   sp__io *io;
+  sp__ioctx *ctx; /* whose channel runs it */
   sp__dns_entry *e;
 } dns_query;
 
@@ -218,11 +222,23 @@ static void query_complete(dns_query *q, int err, sp_addrlist *list) {
   free(q);
 }
 
+/* A query that ended because no server could be reached, when the last
+ * socket c-ares tried to open failed for want of descriptors or memory:
+ * that local condition, not "refused". */
+static int local_cause(const dns_query *q, int status) {
+  if (status != ARES_ECONNREFUSED || !q->ctx) return 0;
+  int e = q->ctx->ares_sock_errno;
+  if (e == EMFILE || e == ENFILE) return -e;
+  if (e == ENOMEM || e == ENOBUFS) return SP_ENOMEM;
+  return 0;
+}
+
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res) {
   (void)timeouts;
   dns_query *q = arg;
   sp_addrlist *list = NULL;
-  int err = map_ares_status(status);
+  int err = local_cause(q, status);
+  if (!err) err = map_ares_status(status);
   if (!err) {
     list = list_from_ares(res);
     if (!list) err = SP_ENOMEM;
@@ -284,6 +300,45 @@ static int apply_servers(sp__ioctx *ctx) {
   return r == ARES_SUCCESS ? 0 : SP_EINVAL;
 }
 
+/*
+ * c-ares's socket calls, made as c-ares makes them, so that a socket() that
+ * fails is seen: c-ares 1.18 then skips the server and ends the query with
+ * ARES_ECONNREFUSED, the status of servers that refused, and keeps no errno.
+ * Out of descriptors, every lookup would read as "refused".
+ */
+static ares_socket_t ares_open(int domain, int type, int protocol, void *arg) {
+  sp__ioctx *ctx = arg;
+  int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+  ctx->ares_sock_errno = fd < 0 ? errno : 0;
+  return fd < 0 ? ARES_SOCKET_BAD : fd;
+}
+
+static int ares_close(ares_socket_t fd, void *arg) {
+  (void)arg;
+  return close(fd);
+}
+
+static int ares_connect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *arg) {
+  (void)arg;
+  return connect(fd, sa, len);
+}
+
+static ares_ssize_t ares_recvfrom(ares_socket_t fd, void *buf, size_t n, int flags, struct sockaddr *from,
+                                  ares_socklen_t *from_len, void *arg) {
+  (void)arg;
+  return recvfrom(fd, buf, n, flags, from, from_len);
+}
+
+static ares_ssize_t ares_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *arg) {
+  (void)arg;
+  struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+  return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
+/* c-ares keeps the pointer: static. */
+static const struct ares_socket_functions ares_socket_calls = {ares_open, ares_close, ares_connect, ares_recvfrom,
+                                                               ares_sendv};
+
 int sp__dns_ctx_init(sp__ioctx *ctx) {
   struct ares_options o;
   memset(&o, 0, sizeof o);
@@ -294,6 +349,7 @@ int sp__dns_ctx_init(sp__ioctx *ctx) {
   int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
   int r = ares_init_options(&ctx->ares, &o, mask);
   if (r != ARES_SUCCESS) return r == ARES_ENOMEM ? SP_ENOMEM : SP_EDNS;
+  ares_set_socket_functions(ctx->ares, &ares_socket_calls, ctx);
   /* The system's servers, for sp_dns_set_servers(rt, NULL) after a list. */
   if (ares_get_servers_ports(ctx->ares, &ctx->ares_system) != ARES_SUCCESS) ctx->ares_system = NULL;
   return 0;
@@ -415,6 +471,7 @@ static int start_query(sp__io *io, sp__dns_entry *e) {
   if (!q) return SP_ENOMEM;
   q->cmd.op = SP__CMD_DNS_QUERY;
   q->io = io;
+  q->ctx = ctx;
   q->e = e;
   if (!sp__ioctx_submit(ctx, &q->cmd)) {
     free(q);

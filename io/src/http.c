@@ -20,6 +20,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -77,6 +78,7 @@ typedef struct sp__xfer {
   bool dec_live;         /* dec is initialised: the body's first byte came */
   sp__decoder dec;       /* decodes coding (decode.h) */
   int start_err;
+  int sock_errno;        /* errno of the hop's last socket() if it failed, else 0 */
   CURLcode code;
   char errbuf[CURL_ERROR_SIZE];
 } sp__xfer;
@@ -209,6 +211,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
   return len;
 }
 
+/* libcurl's socket(), made as libcurl makes it (close-on-exec added), so
+ * that a failure is seen: libcurl reports it as any failed connect,
+ * "Couldn't connect to server" with CURLINFO_OS_ERRNO 0, which reads as a
+ * dead server when the process is out of descriptors. */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a) {
+  sp__xfer *x = arg;
+  (void)purpose;
+  curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  x->sock_errno = fd == CURL_SOCKET_BAD ? errno : 0;
+  return fd;
+}
+
 /* libcurl's debug callback, used only to keep the request headers as sent. */
 static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *arg) {
   (void)e;
@@ -330,6 +344,19 @@ void sp_http_request_init(sp_http_request *req) {
 static void set_error(sp_http_response *r, int err, const char *fmt, const char *arg) {
   r->err = err;
   snprintf(r->error, sizeof r->error, fmt, arg ? arg : "");
+}
+
+/* A failed socket()'s errno as spindle's code: SP_ENOMEM for want of
+ * memory, else the negated errno (-EMFILE, -ENFILE...). */
+static int errno_error(int e) { return e == ENOMEM || e == ENOBUFS ? SP_ENOMEM : -e; }
+
+/* What an error means, in words; for a local failure (a socket or lookup
+ * that could not start), what ran out. */
+static const char *local_failure(int err) {
+  if (err == -EMFILE) return "the process ran out of file descriptors (EMFILE: RLIMIT_NOFILE, ulimit -n, reached)";
+  if (err == -ENFILE) return "the system ran out of file descriptors (ENFILE: its limit of open files reached)";
+  if (err == SP_ENOMEM) return "out of memory";
+  return sp_strerror(err);
 }
 
 /*
@@ -499,7 +526,7 @@ static int resolve_entry(const char *host, long port, uint64_t timeout_ns, struc
   r->timings.resolve_ns += sp_now_ns() - t0;
   if (err) {
     r->err = err;
-    snprintf(r->error, sizeof r->error, "could not resolve %.*s: %s", 120, host, sp_strerror(err));
+    snprintf(r->error, sizeof r->error, "could not resolve %.*s: %s", 120, host, local_failure(err));
     return err;
   }
   size_t cap = strlen(host) + 16 + l->n * (INET6_ADDRSTRLEN + 3);
@@ -564,6 +591,8 @@ static int configure(sp__xfer *x, const sp_http_request *req, const char *method
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
   curl_easy_setopt(e, CURLOPT_USERAGENT, req->user_agent ? req->user_agent : "spindle/" SPINDLE_VERSION_STRING);
   x->decode = !req->no_compression;
   if (x->decode) {
@@ -622,6 +651,12 @@ static int hop_error(sp__xfer *x, sp_http_response *r) {
     return SP_EHTTP;
   }
   if (x->code == CURLE_OK) return 0;
+  if (x->code == CURLE_COULDNT_CONNECT && x->sock_errno) {
+    int err = errno_error(x->sock_errno);
+    snprintf(r->error, sizeof r->error, "could not open a socket: %s", local_failure(err));
+    r->err = err;
+    return err;
+  }
   const char *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->code);
   long oserr = 0;
   curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
@@ -720,6 +755,7 @@ static int run_hop(sp__xfer *x, sp__ioctx *ctx, sp_http_response *r) {
   decode_end(x);
   x->coding = SP__CODING_NONE;
   x->start_err = 0;
+  x->sock_errno = 0;
   x->code = CURLE_OK;
   x->errbuf[0] = '\0';
   if (!sp__ioctx_submit(ctx, &x->start)) {

@@ -82,6 +82,7 @@ struct sp__ioctx {
   ares_channel ares;
   unsigned ares_servers_gen;
   struct ares_addr_port_node *ares_system; /* the servers it started with */
+  int ares_sock_errno;       /* errno of c-ares's last socket() if it failed, else 0 */
   sp__iowatch *watches;      /* every live watcher, registered or not */
   sp__iowatch **ares_byfd;   /* c-ares sockets by fd number */
   int ares_nbyfd;

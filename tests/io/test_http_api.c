@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -637,6 +639,126 @@ static void *main_deflate_split(void *arg) {
  * its first 1, 2, 3 or 100 bytes arriving alone. */
 Test(http_api, deflate_split_bodies, .init = start_all, .fini = stop_all, .timeout = 60) {
   spt_run(2, main_deflate_split, NULL);
+}
+
+/* --------------------------------------------------- descriptor exhaustion */
+
+/* The highest fd open in this process, or -1. */
+static int highest_fd(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int hi = -1;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.' && atoi(e->d_name) > hi) hi = atoi(e->d_name);
+  closedir(d);
+  return hi;
+}
+
+#define FILL_MAX 256
+static int fillers[FILL_MAX], nfillers;
+
+/* Lowers RLIMIT_NOFILE to a few past the fds open and fills every free fd
+ * below it but `free_left`: the process then has that many fds to spare. */
+static bool exhaust_fds(struct rlimit *saved, int free_left) {
+  if (getrlimit(RLIMIT_NOFILE, saved) != 0) return false;
+  struct rlimit low = *saved;
+  low.rlim_cur = (rlim_t)highest_fd() + 8; /* the fds above, and holes below, are filled */
+  if (setrlimit(RLIMIT_NOFILE, &low) != 0) return false;
+  int fd;
+  while (nfillers < FILL_MAX && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) fillers[nfillers++] = fd;
+  if (nfillers == FILL_MAX || errno != EMFILE) return false;
+  for (; free_left > 0 && nfillers > 0; free_left--) close(fillers[--nfillers]);
+  return true;
+}
+
+static void restore_fds(const struct rlimit *saved) {
+  while (nfillers > 0) close(fillers[--nfillers]);
+  setrlimit(RLIMIT_NOFILE, saved);
+}
+
+static atomic_int emfile_ok, emfile_emfile, emfile_other;
+
+static void *fetch_slow(void *arg) {
+  (void)arg;
+  char url[256];
+  sp_http_response r;
+  int rc = sp_http_get(furl(url, sizeof url, "/delay?ms=300"), &r);
+  if (rc == 0 && r.status == 200)
+    atomic_fetch_add(&emfile_ok, 1);
+  else if (rc == -EMFILE && strstr(r.error, "file descriptors"))
+    atomic_fetch_add(&emfile_emfile, 1);
+  else {
+    atomic_fetch_add(&emfile_other, 1);
+    CHECKF(0, "a fetch with no fd to spare: rc %d (%s), curl_code %d, error '%s'; want 0 or -EMFILE", rc,
+           sp_strerror(rc), r.curl_code, r.error);
+  }
+  sp_http_response_free(&r);
+  return NULL;
+}
+
+static void *main_emfile(void *arg) {
+  (void)arg;
+  char url[256], nurl[256];
+  sp_http_response r;
+  sp_http_request q;
+  static const char *const close_hdr[] = {"Connection: close", NULL};
+  /* everything this runtime makes once (I/O context, multi handle, c-ares
+   * channel) is made before the limit, and no connection is kept */
+  sp_http_request_init(&q);
+  q.url = furl(url, sizeof url, "/ok");
+  q.headers = close_hdr;
+  CHECK_RC(sp_http_fetch(&q, &r), 0);
+  sp_http_response_free(&r);
+
+  struct rlimit saved;
+  bool exhausted = exhaust_fds(&saved, 1);
+  CHECKF(exhausted, "could not exhaust the fds (%d fillers): %s", nfillers, strerror(errno));
+  if (!exhausted) {
+    restore_fds(&saved);
+    return NULL;
+  }
+  /* one fd to spare: one transfer gets its socket, the others cannot */
+  enum { N = 4 };
+  sp_task *t[N];
+  for (int i = 0; i < N; i++) t[i] = SPAWN(fetch_slow, NULL);
+  for (int i = 0; i < N; i++) spt_join(t[i]);
+  /* none to spare: a lookup cannot open its socket either */
+  if (nfillers < FILL_MAX) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) fillers[nfillers++] = fd;
+  }
+  sp_addrlist *l = NULL;
+  int dns_rc = sp_resolve("fault.test", 80, AF_INET, SEC(10), &l);
+  snprintf(nurl, sizeof nurl, "http://fault.test:%d/ok", fault.port);
+  int name_rc = sp_http_get(nurl, &r);
+  char name_err[256];
+  snprintf(name_err, sizeof name_err, "%s", r.error);
+  sp_http_response_free(&r);
+  restore_fds(&saved);
+
+  CHECKF(atomic_load(&emfile_emfile) >= N - 2 && atomic_load(&emfile_other) == 0,
+         "of %d fetches with one fd to spare: %d ok, %d -EMFILE, %d other", N, atomic_load(&emfile_ok),
+         atomic_load(&emfile_emfile), atomic_load(&emfile_other));
+  CHECKF(dns_rc == -EMFILE, "a lookup with no fd to spare: %d (%s), want -EMFILE", dns_rc, sp_strerror(dns_rc));
+  if (!dns_rc) sp_addrlist_free(l);
+  CHECKF(name_rc == -EMFILE, "a fetch by name with no fd to spare: %d (%s), '%s'; want -EMFILE", name_rc,
+         sp_strerror(name_rc), name_err);
+  /* with the limit back, both work again */
+  CHECK_RC(sp_http_get(furl(url, sizeof url, "/ok"), &r), 0);
+  sp_http_response_free(&r);
+  CHECK_RC(sp_http_get(nurl, &r), 0);
+  sp_http_response_free(&r);
+  return NULL;
+}
+
+/* Out of file descriptors (RLIMIT_NOFILE reached), a transfer that cannot
+ * open its socket, and a lookup that cannot, end with -EMFILE and say the
+ * process ran out of file descriptors: not a connect failure (issue 10,
+ * item 9: the crawler recorded such pages as dead servers).  With the limit
+ * raised again, fetches work. */
+Test(http_api, descriptor_exhaustion_is_emfile, .init = start_all, .fini = stop_all, .timeout = 60) {
+  spt_run(1, main_emfile, NULL);
 }
 
 /* ------------------------------------------------------------------ SIGPIPE */

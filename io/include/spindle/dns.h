@@ -48,6 +48,10 @@ typedef struct sp_addrlist {
  * answer), SP_EDNSREFUSED (every server answered REFUSED or SERVFAIL, or
  * could not be reached), SP_EDNS, SP_EINVAL (empty or too long name, bad
  * family), SP_ECANCELED, SP_ESHUTDOWN, SP_ENOMEM, SP_EPERM (not in a task).
+ * A query that could reach no server because its socket could not be
+ * opened returns -EMFILE (the process's RLIMIT_NOFILE reached), -ENFILE (the
+ * system's limit) or SP_ENOMEM, not SP_EDNSREFUSED; such failures are not
+ * cached.
  */
 int sp_resolve(const char *host, uint16_t port, int family, uint64_t timeout_ns, sp_addrlist **out);
 void sp_addrlist_free(sp_addrlist *list);

@@ -122,6 +122,17 @@ typedef struct sp_http_response {
  * break", "method is not a token ..." (headers and resolve entries counted
  * from 1).  A redirect's Location is checked the same way ("redirect URL
  * ...").
+ *
+ * Local exhaustion is not a network failure: a hop whose socket cannot be
+ * opened returns -EMFILE (the process's RLIMIT_NOFILE reached), -ENFILE (the
+ * system's limit) or SP_ENOMEM (ENOMEM, ENOBUFS), with curl_code 7
+ * (CURLE_COULDNT_CONNECT) and resp->error "could not open a socket: the
+ * process ran out of file descriptors (EMFILE: ...)"; any other socket()
+ * failure returns its negated errno the same way.  A host name whose lookup
+ * cannot open its socket returns the same codes (see sp_resolve), with
+ * "could not resolve HOST: the process ran out of file descriptors ...".
+ * Nothing was sent in either case: the same request may be tried again once
+ * descriptors are free.
  */
 int sp_http_fetch(const sp_http_request *req, sp_http_response *resp);
 
