@@ -24,12 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <spindle/spindle.h>
 
+#include "identity.h"
 #include "links.h"
+#include "output.h"
 #include "robots.h"
 #include "seen.h"
 #include "state.h"
@@ -41,6 +44,9 @@
 #define WAIT_SLICE_NS 100000000ull     /* waiting fetchers look at the stop flag this often */
 #define MAX_BACKOFF_NS (60ull * 1000000000u)
 #define MAX_CRAWL_DELAY_S 60.0          /* a larger robots.txt Crawl-delay is taken as this */
+#define SHORTAGE_PAUSE_NS 100000000ull  /* a host waits this long after a transfer found no descriptor */
+#define SHORTAGE_GIVE_UP 20             /* failures in a row with one transfer in flight: stop */
+#define FD_RESERVE 64                   /* descriptors besides the transfers': loops, DNS, state, outputs */
 
 /* Retry n (from 1) waits 1 s, 2 s, 4 s ... at most a minute. */
 static uint64_t backoff_ns(int n) {
@@ -79,6 +85,7 @@ typedef struct host {
   int robots_state;
   int robots_tries;    /* failed robots.txt fetches retried */
   bool robots_assumed; /* robots.txt unavailable: disallow all, assumed */
+  bool unreachable;    /* ... because the host gave no answer at all */
   crawl_robots *robots;
   uint64_t delay_ns;
   unsigned active;
@@ -114,15 +121,16 @@ static struct crawler {
   char **seed_hosts;
   size_t nseed_hosts;  /* of both */
   long queued, inflight, reserved;
+  long max_inflight;   /* transfers in flight at most: --concurrency, lowered on a shortage */
+  int shortage_streak; /* shortages in a row with one transfer in flight */
+  bool shortage_warned;
   long in_memory, in_memory_peak; /* queued URLs held in memory (retries too) */
   bool stopping, finished;
   sp_sem wake;
   long nwaiting;
   uint64_t start_ns, deadline_ns;
-  FILE *out;
-  sp_mutex out_lock;
-  crawl_warc *warc;
-  bool warc_failed, write_failed;
+  crawl_output out;
+  bool failed;         /* the state or an output could not be written: stopping, nothing more recorded */
   crawl_state *state;
   crawl_state *spill;  /* where the frontier's overflow waits: state, or a temporary file */
   bool spill_failed;   /* the temporary file could not be made: everything stays in memory */
@@ -134,6 +142,24 @@ static struct crawler {
 static atomic_int stop_requested;
 
 void crawl_request_stop(void) { atomic_store(&stop_requested, 1); }
+
+/* The state or an output could not be written.  The crawl stops as on
+ * SIGINT (the transfers in flight finish) and records nothing more, so
+ * that what was not recorded stays queued in the state: the same command,
+ * run again once the cause is gone, fetches it once and writes it once.
+ * Lock held, or before the fetchers start. */
+static void fail_local(const char *what, const char *why) {
+  if (!C.failed) fprintf(stderr, "spindle-crawl: %s failed: %s; stopping\n", what, why);
+  C.failed = true;
+  C.stopping = true;
+  C.sum->interrupted = true;
+}
+
+static void fail_state(void) {
+  char what[4200];
+  snprintf(what, sizeof what, "writing the state %s", crawl_state_path(C.state));
+  fail_local(what, crawl_state_error(C.state));
+}
 
 void crawl_config_init(crawl_config *c) {
   memset(c, 0, sizeof *c);
@@ -417,7 +443,7 @@ static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, 
  * at the first spill.
  */
 static bool spills(const host *h) {
-  return !h->no_spill && (h->spilled || C.in_memory >= C.cfg->frontier_memory);
+  return !h->no_spill && !C.spill_failed && (h->spilled || C.in_memory >= C.cfg->frontier_memory);
 }
 
 /* The spill store, made when first needed; NULL if it cannot be. */
@@ -448,8 +474,10 @@ static bool page_in(host *h) {
     /* The database has none of them, or could not be read: they cannot be
      * fetched this run, and the host keeps its later URLs in memory (rows
      * left behind must never be read back as new ones). */
-    fprintf(stderr, "spindle-crawl: %ld queued URLs of %s could not be read back from %s\n", h->spilled, h->key,
-            C.state ? "the state database" : "the frontier file");
+    char what[4400];
+    snprintf(what, sizeof what, "reading %ld queued URLs of %s back from %s", h->spilled, h->key,
+             crawl_state_path(C.spill));
+    fail_local(what, n < 0 ? crawl_state_error(C.spill) : "they are not there");
     C.queued -= h->spilled;
     h->spilled = 0;
     h->no_spill = true;
@@ -490,6 +518,15 @@ static int enqueue(const char *url, const char *referrer, int depth, int redirec
    * disk only when it spills. */
   if (C.state ? (flags & EQ_RECORD) != 0 : spill && spill_store())
     seq = crawl_state_queue(C.spill, key, url, referrer, depth, redirects, hk);
+  if (seq < 0 && !C.state) {
+    /* The frontier file could not take it: this URL and the later ones
+     * stay in memory (with --state, the failed transaction stops the
+     * crawl instead). */
+    fprintf(stderr, "spindle-crawl: the frontier file %s cannot be written (%s): queued URLs stay in memory\n",
+            crawl_state_path(C.spill), crawl_state_error(C.spill));
+    C.spill_failed = true;
+    seq = 0;
+  }
   if (seq > 0 && spill) {
     h->spilled++;
     C.queued++;
@@ -518,6 +555,7 @@ static bool over_limits(uint64_t now) {
     C.stopping = true;
   }
   if (C.cfg->max_pages && C.reserved >= C.cfg->max_pages) C.stopping = true;
+  if (C.failed) C.stopping = true;
   return C.stopping;
 }
 
@@ -535,13 +573,16 @@ static item *next_allowed(host *h, uint64_t now, uint64_t *wait_until) {
   while (h->head || (h->spilled && page_in(h))) {
     it = host_pop(h);
     if (!h->robots || crawl_robots_allowed(h->robots, url_path(it->url))) return it;
-    C.sum->robots_skipped++;
+    if (h->unreachable)
+      C.sum->unreachable_skipped++;
+    else
+      C.sum->robots_skipped++;
     /* Disallowed by a robots.txt that was read: done.  Assumed because it
      * could not be fetched: left queued in the state, for a later run. */
-    if (C.state && !h->robots_assumed) {
+    if (C.state && !h->robots_assumed && !C.failed) {
       crawl_state_begin(C.state);
       crawl_state_done(C.state, it->url, NULL);
-      crawl_state_commit(C.state);
+      if (crawl_state_commit(C.state) < 0) fail_state();
     }
     item_free(it);
   }
@@ -554,7 +595,7 @@ static item *next_allowed(host *h, uint64_t now, uint64_t *wait_until) {
 static job pick(uint64_t now, uint64_t *wait_until) {
   job j = {JOB_NONE, NULL, NULL};
   *wait_until = UINT64_MAX;
-  if (over_limits(now)) return j;
+  if (over_limits(now) || C.inflight >= C.max_inflight) return j;
   for (long i = 0, n = C.nring; i < n && C.ring; i++) {
     host *h = C.ring;
     C.ring = h->ring_next; /* the cursor moves on whatever happens to h */
@@ -588,19 +629,17 @@ static job pick(uint64_t now, uint64_t *wait_until) {
 
 /* ----------------------------------------------------------------- output */
 
+/* Writes a line after its page was recorded.  A failure (a full disk, a
+ * reader of --output - that went away) stops the crawl: crawling on would
+ * fetch pages nobody can read of; with --state, a resume writes the lines
+ * the file lacks.  Lock not held. */
 static void write_line(const char *line) {
-  if (!C.out || !line) return;
-  sp_mutex_lock(&C.out_lock);
-  /* flushed: a killed crawl loses no line it reported */
-  bool ok = fputs(line, C.out) >= 0 && fputc('\n', C.out) != EOF && fflush(C.out) == 0;
-  if (!ok && !C.write_failed) {
-    C.write_failed = true;
-    fprintf(stderr, "spindle-crawl: writing %s failed: %s; stopping\n", C.cfg->output_path, strerror(errno));
-    /* Crawling on would fetch pages nobody can read of (a reader of
-     * --output - that went away, a full disk); --state keeps the rest. */
-    crawl_request_stop();
-  }
-  sp_mutex_unlock(&C.out_lock);
+  if (crawl_output_line(&C.out, line) == 0) return;
+  sp_mutex_lock(&C.lock); /* crawl_output_line said why */
+  C.failed = true;
+  C.stopping = true;
+  C.sum->interrupted = true;
+  sp_mutex_unlock(&C.lock);
 }
 
 /* Reals with 15 significant digits, not jansson's default 17: a double
@@ -664,6 +703,87 @@ static void base_request(sp_http_request *q, const host *h) {
   q->worker = h->worker;
 }
 
+/* ------------------------------------------------------------- shortages */
+
+/* A transfer that could not start for want of a local resource (file
+ * descriptors, memory): no fault of the page's, which must not be recorded
+ * as failed, or a resume would never fetch it. */
+static bool local_shortage(int rc) { return rc == -EMFILE || rc == -ENFILE; }
+
+/* Fewer transfers at once, so that they fit: half of those in flight when
+ * one found nothing left.  Warns once, naming the limit.  Gives up when
+ * even one transfer alone keeps failing.  Lock held. */
+static void lower_concurrency(int rc, const sp_http_response *r) {
+  long in_flight = C.inflight; /* this one included */
+  long next = in_flight / 2 > 0 ? in_flight / 2 : 1;
+  if (next < C.max_inflight) C.max_inflight = next;
+  C.sum->local_requeues++;
+  C.sum->concurrency = (unsigned)C.max_inflight;
+  const char *why = r->error[0] ? r->error : sp_strerror(rc);
+  if (in_flight > 1)
+    C.shortage_streak = 0;
+  else if (++C.shortage_streak >= SHORTAGE_GIVE_UP)
+    fail_local("starting a transfer even with no other in flight", why);
+  if (C.shortage_warned) return;
+  C.shortage_warned = true;
+  struct rlimit rl = {0, 0};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rc == SP_ENOMEM)
+    fprintf(stderr, "spindle-crawl: out of memory with %ld transfers in flight (%s): lowering the concurrency to %ld\n",
+            in_flight, why, C.max_inflight);
+  else
+    fprintf(stderr,
+            "spindle-crawl: out of file descriptors with %ld transfers in flight (%s; the limit is %llu, see ulimit "
+            "-n): lowering the concurrency to %ld\n",
+            in_flight, why, (unsigned long long)rl.rlim_cur, C.max_inflight);
+}
+
+static void host_push_front(host *h, item *it) {
+  it->next = h->head;
+  h->head = it;
+  if (!h->tail) h->tail = it;
+  C.queued++;
+  count_in_memory(1);
+  ring_add(h);
+}
+
+/* The end of a transfer, whatever became of it.  Lock held. */
+static void transfer_done(host *h) {
+  h->active--;
+  C.inflight--;
+}
+
+/* A page whose transfer found no resource goes back to the front of its
+ * host's queue, unrecorded and uncounted, and its host pauses a little. */
+static void put_back_page(host *h, item *it, int rc, const sp_http_response *r) {
+  sp_mutex_lock(&C.lock);
+  lower_concurrency(rc, r);
+  transfer_done(h);
+  if (it->retries == 0) C.reserved--;
+  host_push_front(h, it);
+  uint64_t later = sp_now_ns() + SHORTAGE_PAUSE_NS;
+  if (h->next_ns < later) h->next_ns = later;
+  wake_waiters(1);
+  sp_mutex_unlock(&C.lock);
+}
+
+static void put_back_robots(host *h, int rc, const sp_http_response *r) {
+  sp_mutex_lock(&C.lock);
+  lower_concurrency(rc, r);
+  transfer_done(h);
+  h->robots_state = ROBOTS_UNKNOWN;
+  uint64_t later = sp_now_ns() + SHORTAGE_PAUSE_NS;
+  if (h->next_ns < later) h->next_ns = later;
+  wake_waiters(1);
+  sp_mutex_unlock(&C.lock);
+}
+
+/* Counts a request that was made (not put back).  Lock held. */
+static void count_request(int rc, long status) {
+  C.sum->attempts++;
+  if (rc == 0 || status > 0) C.sum->responses++;
+}
+
 typedef struct robots_body {
   char *buf;
   size_t len;
@@ -696,6 +816,12 @@ static void do_robots(host *h) {
   sp_http_response r;
   int rc = sp_http_fetch(&q, &r);
   if (rc == SP_EABORTED && body.len >= ROBOTS_MAX_BYTES) rc = 0; /* cut at the limit: parse that */
+  if (local_shortage(rc)) {
+    free(body.buf);
+    put_back_robots(h, rc, &r);
+    sp_http_response_free(&r);
+    return;
+  }
   crawl_robots *rules = NULL;
   bool failed = false;
   if (rc == 0 && r.status >= 200 && r.status < 300)
@@ -713,9 +839,11 @@ static void do_robots(host *h) {
     else
       snprintf(why, sizeof why, "status %ld", (long)r.status);
   }
+  long r_status = r.status;
   free(body.buf);
   sp_http_response_free(&r);
   sp_mutex_lock(&C.lock);
+  count_request(rc, r_status);
   if (retry) {
     h->robots_tries++;
     C.sum->retries++;
@@ -724,15 +852,20 @@ static void do_robots(host *h) {
   } else {
     h->robots = rules;
     h->robots_assumed = failed;
-    if (failed && !C.sum->robots_unavailable++)
+    /* No answer at all (a name that does not exist, a refused connection,
+     * TLS): the host could not be reached, which is not what robots.txt
+     * disallowing it is. */
+    h->unreachable = failed && rc != 0;
+    if (h->unreachable && !C.sum->hosts_unreachable++)
+      snprintf(C.sum->unreachable_failure, sizeof C.sum->unreachable_failure, "%s: %s", url, why);
+    else if (failed && !h->unreachable && !C.sum->robots_unavailable++)
       snprintf(C.sum->robots_failure, sizeof C.sum->robots_failure, "%s: %s", url, why);
     double cd = rules ? crawl_robots_crawl_delay(rules) : -1;
     if (cd > MAX_CRAWL_DELAY_S) cd = MAX_CRAWL_DELAY_S;
     if (cd > 0 && (uint64_t)(cd * 1e9) > h->delay_ns) h->delay_ns = (uint64_t)(cd * 1e9);
     h->robots_state = ROBOTS_READY;
   }
-  h->active--;
-  C.inflight--;
+  transfer_done(h);
   wake_waiters(C.cfg->per_host + 1);
   sp_mutex_unlock(&C.lock);
 }
@@ -743,16 +876,35 @@ static bool is_html(const char *ct) {
   return strncasecmp(ct, "text/html", 9) == 0 || strncasecmp(ct, "application/xhtml+xml", 21) == 0;
 }
 
-static void write_warc(const sp_http_response *r, const char *url) {
-  if (!C.warc || !r->headers || !r->request_headers) return;
-  int rc = crawl_warc_write_fetch(C.warc, r->url ? r->url : url, r->remote_ip, r->request_headers,
+/* The WARC records of a fetch, compressed, outside any lock; NULL when
+ * there is nothing to write, or (after stopping the crawl) when they
+ * cannot be built. */
+static crawl_warc_records *warc_records(const sp_http_response *r, const char *url) {
+  if (!C.out.warc || !r->headers || !r->request_headers) return NULL;
+  crawl_warc_records *recs = NULL;
+  int rc = crawl_warc_build_fetch(C.out.warc, r->url ? r->url : url, r->remote_ip, r->request_headers,
                                   r->request_headers_len, r->headers, r->headers_len, r->body, r->body_len,
-                                  CRAWL_WARC_DECODED);
-  if (rc < 0 && !C.warc_failed) {
-    C.warc_failed = C.write_failed = true;
-    fprintf(stderr, "spindle-crawl: writing the WARC file failed: %s; stopping\n", strerror(-rc));
-    crawl_request_stop(); /* as for --output */
+                                  CRAWL_WARC_DECODED, &recs);
+  if (rc < 0) {
+    sp_mutex_lock(&C.lock);
+    fail_local("making the WARC records", sp_strerror(rc));
+    sp_mutex_unlock(&C.lock);
   }
+  return recs;
+}
+
+/* Appends a fetch's records.  With --state this runs under the lock, just
+ * before the commit that records the page and the WARC's new end: appends
+ * and commits happen in one order, so the committed end covers exactly
+ * the records of committed pages (see output.h).  0, or -1 after stopping
+ * the crawl (the file is as it was before). */
+static int append_warc(const crawl_warc_records *recs, long long *end) {
+  int rc = crawl_warc_append(C.out.warc, recs, end);
+  if (rc == 0) return 0;
+  char what[4200];
+  snprintf(what, sizeof what, "writing the WARC file %s", C.out.warc_path);
+  fail_local(what, sp_strerror(rc));
+  return -1;
 }
 
 /* Counts a URL's final outcome in the summary.  Lock held. */
@@ -779,17 +931,20 @@ static void count_outcome(int rc, int kind, long status, size_t bytes) {
  * rather than vanishing.  After the fetchers are done. */
 static void flush_pending_retries(void) {
   sp_mutex_lock(&C.lock);
-  for (size_t b = 0; b < HOST_BUCKETS; b++) {
-    for (host *h = C.hosts[b]; h; h = h->hnext) {
-      for (item *it = h->retries; it; it = it->next) {
+  for (size_t b = 0; b < HOST_BUCKETS && !C.failed; b++) {
+    for (host *h = C.hosts[b]; h && !C.failed; h = h->hnext) {
+      for (item *it = h->retries; it && !C.failed; it = it->next) {
         retry_note *rn = it->retry;
         if (!rn->last_line) continue;
-        count_outcome(rn->last_rc, rn->last_kind, rn->last_status, 0);
         if (C.state) {
           crawl_state_begin(C.state);
           crawl_state_done(C.state, it->url, rn->last_line);
-          crawl_state_commit(C.state);
+          if (crawl_state_commit(C.state) < 0) {
+            fail_state();
+            break;
+          }
         }
+        count_outcome(rn->last_rc, rn->last_kind, rn->last_status, 0);
         write_line(rn->last_line);
         free(rn->last_line);
         rn->last_line = NULL;
@@ -800,17 +955,56 @@ static void flush_pending_retries(void) {
   sp_mutex_unlock(&C.lock);
 }
 
+/* Records a page's outcome: its links queued, itself done with its line,
+ * its WARC records appended, as one transaction.  false if it could not be
+ * recorded (the crawl is then stopping, and a resume fetches the page
+ * again).  Lock held. */
+static bool record_page(item *it, int rc, const sp_http_response *r, const crawl_links *links, const char *line,
+                        const crawl_warc_records *recs, long *added) {
+  const crawl_config *cfg = C.cfg;
+  if (C.failed) return false; /* nothing more is recorded: see fail_local */
+  if (C.state) crawl_state_begin(C.state);
+  if (rc == 0 && r->status >= 300 && r->status < 400 && r->redirect_url && it->redirects < cfg->max_redirects)
+    *added += enqueue(r->redirect_url, it->url, it->depth, it->redirects + 1, EQ_RECORD, 0) > 0;
+  for (size_t i = 0; links && i < links->n; i++)
+    *added += enqueue(links->urls[i], it->url, it->depth + 1, 0, EQ_RECORD, 0) > 0;
+  if (!C.state) return !recs || append_warc(recs, NULL) == 0;
+  crawl_state_done(C.state, it->url, line);
+  long long warc_before = crawl_warc_end(C.out.warc), warc_end = -1;
+  if (recs) {
+    if (append_warc(recs, &warc_end) < 0) {
+      crawl_state_commit(C.state); /* rolls back: the transaction is not committed */
+      return false;
+    }
+    char v[32];
+    snprintf(v, sizeof v, "%lld", warc_end);
+    crawl_state_set_meta(C.state, "warc_end", v);
+  }
+  /* Committed before the line is written: see state.h. */
+  if (crawl_state_commit(C.state) == 0) return true;
+  fail_state();
+  /* The page is not done in the state: its records must not stay in the
+   * WARC, where a resume would find them twice. */
+  if (recs) crawl_warc_cut(C.out.warc, warc_before);
+  return false;
+}
+
 static void do_page(host *h, item *it) {
   const crawl_config *cfg = C.cfg;
   sp_http_request q;
   base_request(&q, h);
   q.url = it->url;
   q.max_body = cfg->max_bytes;
-  q.capture_request = C.warc != NULL;
+  q.capture_request = C.out.warc != NULL;
   sp_http_response r;
   uint64_t t0 = sp_now_ns();
   int rc = sp_http_fetch(&q, &r);
   uint64_t took = sp_now_ns() - t0;
+  if (local_shortage(rc)) {
+    put_back_page(h, it, rc, &r);
+    sp_http_response_free(&r);
+    return;
+  }
 
   crawl_links links = {0};
   bool parsed = false;
@@ -820,12 +1014,11 @@ static void do_page(host *h, item *it) {
   }
   bool retry = retryable(rc, r.status, r.curl_code) && it->retries < cfg->retries;
   if (retry && !it->retry && !(it->retry = calloc(1, sizeof *it->retry))) retry = false; /* out of memory */
-  if (!retry && rc == 0) write_warc(&r, it->url);
+  crawl_warc_records *recs = !retry && rc == 0 ? warc_records(&r, it->url) : NULL;
   char *line = make_line(it, &r, rc, parsed ? (long)links.n : 0, parsed && links.noindex, took);
 
   sp_mutex_lock(&C.lock);
-  if (C.state) crawl_state_begin(C.state);
-  crawl_summary *s = C.sum;
+  count_request(rc, r.status);
   long added = 0;
   if (retry) {
     /* Kept, in case the crawl stops before the retry: its line then says
@@ -838,29 +1031,23 @@ static void do_page(host *h, item *it) {
     rn->last_kind = error_kind(rc, r.curl_code);
     rn->last_status = r.status;
     it->retries++;
-    s->retries++;
+    C.sum->retries++;
     rn->not_before = sp_now_ns() + backoff_ns(it->retries);
     host_push_retry(h, it);
     added++;
     it = NULL;
-  } else {
+  } else if (record_page(it, rc, &r, parsed ? &links : NULL, line, recs, &added)) {
     count_outcome(rc, error_kind(rc, r.curl_code), r.status, r.body_len);
-    if (rc == 0 && r.status >= 300 && r.status < 400) {
-      if (r.redirect_url && it->redirects < cfg->max_redirects)
-        added += enqueue(r.redirect_url, it->url, it->depth, it->redirects + 1, EQ_RECORD, 0) > 0;
-    }
-    for (size_t i = 0; parsed && i < links.n; i++)
-      added += enqueue(links.urls[i], it->url, it->depth + 1, 0, EQ_RECORD, 0) > 0;
-    if (C.state) crawl_state_done(C.state, it->url, line);
+  } else {
+    free(line); /* not recorded, so not written: a resume fetches it again */
+    line = NULL;
   }
-  /* Committed before the line is written: see state.h. */
-  if (C.state) crawl_state_commit(C.state);
-  h->active--;
-  C.inflight--;
+  transfer_done(h);
   wake_waiters(added + 1);
   sp_mutex_unlock(&C.lock);
   write_line(line);
   free(line);
+  crawl_warc_records_free(recs);
   if (parsed) crawl_links_free(&links);
   sp_http_response_free(&r);
   item_free(it);
@@ -989,15 +1176,21 @@ static void *crawl_main(void *arg) {
   run_ctx *rc = arg;
   const crawl_config *cfg = C.cfg;
   sp_mutex_lock(&C.lock);
-  if (C.state) {
-    /* Resume: everything ever queued is seen; what was queued and not done
-     * goes back into the frontier. */
-    crawl_state_load(C.state, mark_seen, load_state_item, NULL);
+  /* Resume: everything ever queued is seen; what was queued and not done
+   * goes back into the frontier. */
+  if (C.state && crawl_state_load(C.state, mark_seen, load_state_item, NULL) < 0) {
+    fail_local("reading the state", crawl_state_error(C.state));
+  } else {
+    if (C.state) crawl_state_begin(C.state);
+    for (size_t i = 0; i < C.nseed_hosts; i++) enqueue(C.seeds[i], NULL, 0, 0, EQ_RECORD, 0);
+    if (C.state && crawl_state_commit(C.state) < 0) fail_state();
   }
-  if (C.state) crawl_state_begin(C.state);
-  for (size_t i = 0; i < C.nseed_hosts; i++) enqueue(C.seeds[i], NULL, 0, 0, EQ_RECORD, 0);
-  if (C.state) crawl_state_commit(C.state);
+  bool failed = C.failed;
   sp_mutex_unlock(&C.lock);
+  if (failed) {
+    rc->err = -EIO;
+    return NULL;
+  }
 
   sp_task *prog = NULL;
   if (!cfg->quiet && (cfg->progress || isatty(2))) sp_spawn(&prog, progress, NULL);
@@ -1050,13 +1243,6 @@ static void crawler_free(void) {
   C.last_referrer = NULL;
 }
 
-/* A path the crawl may cut back and read: a regular file, or none yet
- * (not a pipe, a terminal, /dev/stdout...). */
-static bool plain_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode);
-}
-
 /* Whether path can be written, found out before the crawl rather than
  * after it.  Never creates or follows anything it would leave behind: an
  * existing file is opened for appending; a missing one is created
@@ -1080,64 +1266,155 @@ static bool can_write(const char *path) {
   return errno == ENXIO || errno == EEXIST;
 }
 
+/* A resume with options other than the crawl's own is refused, listing
+ * what differs (see identity.h), unless forced.  0, or -1 (refused). */
+static int check_identity(const char *now) {
+  char *before = NULL;
+  int got = crawl_state_get_meta(C.state, "options", &before);
+  if (got < 0) {
+    fprintf(stderr, "spindle-crawl: cannot read the state %s: %s\n", crawl_state_path(C.state),
+            crawl_state_error(C.state));
+    return -1;
+  }
+  if (got == 0) return 0; /* made by an older spindle-crawl: nothing to compare */
+  int rc = 0;
+  if (strcmp(before, now) != 0) {
+    bool force = C.cfg->force_resume;
+    if (!force || !C.cfg->quiet)
+      fprintf(stderr, "spindle-crawl: the crawl in %s was started with other options:\n", C.cfg->state_dir);
+    if (!force || !C.cfg->quiet) crawl_identity_diff(before, now, stderr);
+    if (!force) {
+      fprintf(stderr, "Run it with the options it was started with to resume it, or add --force-resume to go on "
+                      "with these (what was queued under the old ones stays queued).\n");
+      rc = -1;
+    } else if (!C.cfg->quiet) {
+      fprintf(stderr, "spindle-crawl: --force-resume: going on with the new options\n");
+    }
+  }
+  free(before);
+  return rc;
+}
+
+/* The WARC's committed end recorded in the state, or -1. */
+static long long warc_committed(void) {
+  char *v = NULL;
+  long long end = -1;
+  if (crawl_state_get_meta(C.state, "warc_end", &v) == 1) end = atoll(v);
+  free(v);
+  return end;
+}
+
+/* Records what defines the crawl and where its WARC ends, before the first
+ * request.  0 or -1. */
+static int record_identity(const char *identity) {
+  crawl_state_begin(C.state);
+  crawl_state_set_meta(C.state, "options", identity);
+  if (C.out.warc) {
+    char v[32];
+    snprintf(v, sizeof v, "%lld", crawl_warc_end(C.out.warc));
+    crawl_state_set_meta(C.state, "warc_end", v);
+  }
+  if (crawl_state_commit(C.state) == 0) return 0;
+  fprintf(stderr, "spindle-crawl: cannot write the state %s: %s\n", crawl_state_path(C.state),
+          crawl_state_error(C.state));
+  return -1;
+}
+
+/* Opens the state (checking it against these options) and the outputs
+ * (repairing them from the state).  0; -1 when something could not be
+ * opened or does not match; -2 when the options differ from the state's.
+ * A refusal leaves every file as it was. */
 static int open_outputs(const crawl_config *cfg) {
-  bool resuming = false;
+  crawl_output_resume r = {.warc_end = -1, .force = cfg->force_resume, .quiet = cfg->quiet};
+  char *identity = NULL;
   if (cfg->state_dir) {
     C.state = crawl_state_open(cfg->state_dir);
     if (!C.state) return -1; /* it printed why */
     C.spill = C.state;
-    resuming = crawl_state_pages_done(C.state) >= 0 && !crawl_state_is_new(C.state);
+    int fresh = crawl_state_is_new(C.state);
+    long done = crawl_state_pages_done(C.state);
+    if (fresh < 0 || done < 0) {
+      fprintf(stderr, "spindle-crawl: cannot read the state %s: %s\n", crawl_state_path(C.state),
+              crawl_state_error(C.state));
+      return -1;
+    }
+    identity = crawl_identity(cfg, C.seeds, C.nseed_hosts);
+    if (!identity) return -1;
+    r = (crawl_output_resume){C.state, !fresh, done, -1, cfg->force_resume, cfg->quiet};
+    if (r.resuming && check_identity(identity) < 0) {
+      free(identity);
+      return -2;
+    }
+    if (r.resuming) r.warc_end = warc_committed();
+    C.sum->resumed = r.resuming;
+    C.sum->pages_before = done;
+    /* --max-pages counts the whole crawl, not this run. */
+    C.reserved = done;
   }
-  if (cfg->output_path && strcmp(cfg->output_path, "-") == 0) {
-    C.out = stdout;
-  } else if (cfg->output_path) {
-    bool plain = plain_file(cfg->output_path);
-    /* A resumed crawl appends, after dropping a line cut by a kill and
-     * adding the lines committed but not written; a new one starts afresh. */
-    if (resuming && plain && crawl_state_repair_jsonl(cfg->output_path) < 0) {
-      fprintf(stderr, "spindle-crawl: cannot repair %s: %s\n", cfg->output_path, strerror(errno));
-      return -1;
-    }
-    if (resuming && plain && crawl_state_reconcile(C.state, cfg->output_path) < 0) {
-      fprintf(stderr, "spindle-crawl: cannot bring %s up to date: %s\n", cfg->output_path, strerror(errno));
-      return -1;
-    }
-    C.out = fopen(cfg->output_path, resuming || !plain ? "a" : "w");
-    if (!C.out) {
-      fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", cfg->output_path, strerror(errno));
-      return -1;
-    }
-  }
-  if (cfg->warc_path) {
-    C.warc = crawl_warc_open(cfg->warc_path, "spindle-crawl/" CRAWL_VERSION);
-    if (!C.warc) {
-      fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", cfg->warc_path, strerror(errno));
-      return -1;
-    }
-  }
+  C.out.jsonl_path = cfg->output_path;
+  C.out.warc_path = cfg->warc_path;
+  int rc = crawl_output_open(&C.out, &r);
   /* After the state: --stats may name a file in its new directory. */
-  if (cfg->stats_path && !can_write(cfg->stats_path)) {
+  if (rc == 0 && cfg->stats_path && !can_write(cfg->stats_path)) {
     fprintf(stderr, "spindle-crawl: cannot write %s: %s\n", cfg->stats_path, strerror(errno));
-    return -1;
+    rc = -1;
   }
-  /* --max-pages counts the whole crawl, not this run. */
-  if (C.state && crawl_state_pages_done(C.state) > 0) C.reserved = crawl_state_pages_done(C.state);
-  return 0;
+  if (rc == 0 && C.state) rc = record_identity(identity);
+  free(identity);
+  return rc;
 }
 
-/* 0, or -1 if the output file could not be written to its end. */
+/* 0, or -1 if an output could not be written to its end. */
 static int close_outputs(void) {
-  int rc = 0;
-  if (C.out && C.out != stdout && fclose(C.out) != 0) rc = -1;
-  if (C.out == stdout && fflush(stdout) != 0) rc = -1;
-  if (C.warc && crawl_warc_close(C.warc) != 0) rc = -1;
+  int rc = crawl_output_close(&C.out);
   if (C.spill && C.spill != C.state) crawl_state_close(C.spill);
   if (C.state) crawl_state_close(C.state);
-  C.out = NULL;
-  C.warc = NULL;
   C.state = C.spill = NULL;
   C.spill_failed = false;
   return rc;
+}
+
+/* Each transfer holds a descriptor (its connection), and the runtime, the
+ * resolver, the state and the outputs about FD_RESERVE; idle kept-alive
+ * connections hold more.  As Go's runtime does, the soft limit is raised
+ * to the hard one; when even that is too low for --concurrency, the
+ * crawl runs fewer transfers at once and says so.  Returns how many. */
+static long fd_budget(unsigned want) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return want;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+    struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+    if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (1u << 20)) raised.rlim_cur = 1u << 20;
+    if (raised.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0) rl.rlim_cur = raised.rlim_cur;
+  }
+  rlim_t need = (rlim_t)want + FD_RESERVE;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return want;
+  long fit = rl.rlim_cur > FD_RESERVE ? (long)(rl.rlim_cur - FD_RESERVE) : 1;
+  fprintf(stderr,
+          "spindle-crawl: --concurrency %u needs about %llu file descriptors, but the limit is %llu (ulimit -n; "
+          "hard limit %llu): running at most %ld transfers at once\n",
+          want, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+          (unsigned long long)rl.rlim_max, fit);
+  return fit;
+}
+
+/* The runtime, with the DNS servers asked for: before any file is opened,
+ * so that a bad --dns-server touches nothing.  0, or an error (said). */
+static int start_runtime(const crawl_config *cfg, sp_runtime **rt) {
+  sp_runtime_opts o;
+  sp_runtime_opts_init(&o);
+  o.workers = cfg->workers;
+  int err = sp_runtime_new(&o, rt);
+  if (err) {
+    fprintf(stderr, "spindle-crawl: cannot start the runtime: %s\n", sp_strerror(err));
+    return err;
+  }
+  if (cfg->dns_servers && (err = sp_dns_set_servers(*rt, cfg->dns_servers)) != 0) {
+    fprintf(stderr, "spindle-crawl: bad --dns-server '%s' (want IP[:PORT][,IP[:PORT]...]): %s\n", cfg->dns_servers,
+            sp_strerror(err));
+    return SP_EINVAL;
+  }
+  return 0;
 }
 
 int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
@@ -1146,7 +1423,6 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
   C.cfg = cfg;
   C.sum = sum;
   sp_mutex_init(&C.lock);
-  sp_mutex_init(&C.out_lock);
   sp_sem_init(&C.wake, 0);
   for (size_t i = 0; i < cfg->nseeds; i++) {
     if (add_seed(cfg->seeds[i]) < 0) {
@@ -1155,21 +1431,14 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
       return SP_EINVAL;
     }
   }
-  if (open_outputs(cfg) < 0) {
-    close_outputs();
-    crawler_free();
-    return -EACCES; /* nothing crawled: not -EIO, which says output of a crawl was lost */
-  }
-  sp_runtime_opts o;
-  sp_runtime_opts_init(&o);
-  o.workers = cfg->workers;
+  C.max_inflight = fd_budget(cfg->concurrency ? cfg->concurrency : 1);
+  sum->concurrency = (unsigned)C.max_inflight;
   sp_runtime *rt = NULL;
-  int err = sp_runtime_new(&o, &rt);
-  if (!err && cfg->dns_servers) {
-    err = sp_dns_set_servers(rt, cfg->dns_servers);
-    if (err)
-      fprintf(stderr, "spindle-crawl: bad --dns-server '%s' (want IP[:PORT][,IP[:PORT]...]): %s\n", cfg->dns_servers,
-              sp_strerror(err));
+  int err = start_runtime(cfg, &rt);
+  if (!err) {
+    int opened = open_outputs(cfg);
+    /* nothing crawled: not -EIO, which says output of a crawl was lost */
+    if (opened < 0) err = opened == -2 ? SP_EINVAL : -EACCES;
   }
   run_ctx rc = {0};
   if (!err) {
@@ -1179,25 +1448,48 @@ int crawl_run(const crawl_config *cfg, crawl_summary *sum) {
     err = sp_runtime_block_on(rt, crawl_main, &rc, NULL);
     if (!err) err = rc.err;
     sum->seconds = (double)(sp_now_ns() - C.start_ns) / 1e9;
+    if (err && err != -EIO) fprintf(stderr, "spindle-crawl: %s\n", sp_strerror(err));
   }
   if (rt) sp_runtime_free(rt);
   sum->queued = C.queued;
   sum->frontier_memory_peak = C.in_memory_peak;
-  bool lost = close_outputs() < 0 || C.write_failed;
+  bool lost = close_outputs() < 0 || C.failed;
   crawler_free();
-  if (err) {
-    if (err != SP_EINVAL) fprintf(stderr, "spindle-crawl: %s\n", sp_strerror(err));
-    return err;
-  }
+  if (err) return err;
   return lost ? -EIO : 0;
+}
+
+int crawl_exit_status(int rc, const crawl_summary *sum, bool fail_on_error, bool sigint) {
+  if (rc == SP_EINVAL) return CRAWL_EXIT_USAGE;
+  if (rc) return CRAWL_EXIT_LOCAL;
+  if (sigint) return CRAWL_EXIT_SIGINT;
+  /* Requests were made and not one got an answer: every host was a name
+   * that does not exist, refused, or failed TLS. */
+  if (sum->attempts > 0 && sum->responses == 0) return CRAWL_EXIT_UNREACHABLE;
+  if (fail_on_error && (sum->failed > 0 || sum->server_errors > 0 || sum->hosts_unreachable > 0))
+    return CRAWL_EXIT_PAGES_FAILED;
+  return CRAWL_EXIT_OK;
 }
 
 /* ----------------------------------------------------------------- summary */
 
+/* A resumed crawl that found nothing left to do. */
+static bool complete_before(const crawl_summary *s) {
+  return s->resumed && s->attempts == 0 && s->pages == 0 && s->queued == 0 && !s->interrupted;
+}
+
 void crawl_print_summary(const crawl_summary *s, FILE *f) {
+  if (complete_before(s)) {
+    fprintf(f, "spindle-crawl: the crawl is complete: %ld pages were done before; nothing left to fetch\n",
+            s->pages_before);
+    return;
+  }
   fprintf(f, "spindle-crawl: %ld pages in %.2f s (%.0f pages/s), %.1f MB%s\n", s->pages, s->seconds,
           s->seconds > 0 ? (double)s->pages / s->seconds : 0.0, (double)s->bytes / 1e6,
           s->interrupted ? ", stopped early" : "");
+  if (s->resumed)
+    fprintf(f, "  resumed: %ld pages done before, %ld in this run, %ld in all\n", s->pages_before, s->pages,
+            s->pages_before + s->pages);
   fprintf(f, "  %ld ok, %ld redirects, %ld client errors (4xx), %ld server errors (5xx), %ld failed", s->ok,
           s->redirects, s->client_errors, s->server_errors, s->failed);
   bool any = false; /* the first kind listed opens the parenthesis, whichever it is */
@@ -1209,12 +1501,19 @@ void crawl_print_summary(const crawl_summary *s, FILE *f) {
   fprintf(f, "%s\n", any ? ")" : "");
   fprintf(f, "  %ld disallowed by robots.txt, %ld retries, %ld left in the queue\n", s->robots_skipped, s->retries,
           s->queued);
+  if (s->hosts_unreachable)
+    fprintf(f, "  %ld host%s could not be reached (%s%s): %ld URL%s not crawled\n", s->hosts_unreachable,
+            s->hosts_unreachable == 1 ? "" : "s", s->hosts_unreachable == 1 ? "" : "the first, ",
+            s->unreachable_failure, s->unreachable_skipped, s->unreachable_skipped == 1 ? "" : "s");
   if (s->robots_unavailable == 1)
     fprintf(f, "  1 host whose robots.txt could not be fetched (%s): its URLs were not crawled\n",
             s->robots_failure);
   else if (s->robots_unavailable)
     fprintf(f, "  %ld hosts whose robots.txt could not be fetched (the first, %s): their URLs were not crawled\n",
             s->robots_unavailable, s->robots_failure);
+  if (s->local_requeues)
+    fprintf(f, "  %ld transfers put back for want of file descriptors or memory; at most %u at once in the end\n",
+            s->local_requeues, s->concurrency);
 }
 
 int crawl_write_stats(const crawl_summary *s, const char *path) {
@@ -1231,6 +1530,16 @@ int crawl_write_stats(const crawl_summary *s, const char *path) {
   json_object_set_new(o, "robots_skipped", json_integer(s->robots_skipped));
   json_object_set_new(o, "robots_unavailable", json_integer(s->robots_unavailable));
   json_object_set_new(o, "robots_failure", s->robots_failure[0] ? jstr(s->robots_failure) : json_null());
+  json_object_set_new(o, "hosts_unreachable", json_integer(s->hosts_unreachable));
+  json_object_set_new(o, "unreachable_skipped", json_integer(s->unreachable_skipped));
+  json_object_set_new(o, "unreachable_failure",
+                      s->unreachable_failure[0] ? jstr(s->unreachable_failure) : json_null());
+  json_object_set_new(o, "responses", json_integer(s->responses));
+  json_object_set_new(o, "local_requeues", json_integer(s->local_requeues));
+  json_object_set_new(o, "concurrency", json_integer(s->concurrency));
+  json_object_set_new(o, "resumed", json_boolean(s->resumed));
+  json_object_set_new(o, "pages_before", json_integer(s->pages_before));
+  json_object_set_new(o, "complete_before", json_boolean(complete_before(s)));
   json_object_set_new(o, "retries", json_integer(s->retries));
   json_object_set_new(o, "queued", json_integer(s->queued));
   json_object_set_new(o, "frontier_memory_peak", json_integer(s->frontier_memory_peak));

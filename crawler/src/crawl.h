@@ -37,8 +37,10 @@ typedef struct crawl_config {
   size_t nallow_domains;
   bool any_host;              /* no host scope at all */
   regex_t *include;           /* a URL must match one of these, if any */
+  char **include_src;         /* their sources, as given (ninclude) */
   size_t ninclude;
   regex_t *exclude;           /* and none of these */
+  char **exclude_src;
   size_t nexclude;
   const char *user_agent;     /* full User-Agent header */
   char *robots_agent;         /* product token matched in robots.txt */
@@ -50,6 +52,7 @@ typedef struct crawl_config {
   const char *output_path;    /* JSON lines, "-" for stdout, NULL: none */
   const char *warc_path;
   const char *state_dir;
+  bool force_resume;          /* resume even where the options or the outputs disagree with the state */
   long frontier_memory;       /* queued URLs held in memory at most; the rest wait on disk (state_dir, else a temporary file) */
   const char *stats_path;
   bool quiet;
@@ -59,15 +62,24 @@ typedef struct crawl_config {
 void crawl_config_init(crawl_config *c);
 
 typedef struct crawl_summary {
-  long pages;                 /* URLs attempted (lines written) */
+  long pages;                 /* URLs attempted (lines written) in this run */
+  long pages_before;          /* pages done in earlier runs of a resumed crawl */
+  bool resumed;               /* --state held an earlier run's crawl */
+  long responses;             /* HTTP responses received in this run, robots.txt included */
+  long attempts;              /* requests made in this run, robots.txt included */
   long ok;                    /* 2xx */
   long redirects;             /* 3xx */
   long client_errors;         /* 4xx */
   long server_errors;         /* 5xx */
   long failed;                /* no response: DNS, connect, timeout, too big ... */
   long robots_skipped;        /* URLs disallowed by robots.txt */
-  long robots_unavailable;    /* hosts whose robots.txt could not be fetched (all disallowed) */
+  long robots_unavailable;    /* hosts whose robots.txt answered 5xx (all disallowed) */
   char robots_failure[1024];  /* the first of those: "URL: why", or "" */
+  long hosts_unreachable;     /* hosts that gave no answer at all (DNS, connect, TLS...) */
+  long unreachable_skipped;   /* URLs not fetched because their host was unreachable */
+  char unreachable_failure[1024]; /* the first of those hosts: "URL: why", or "" */
+  long local_requeues;        /* transfers put back for a local shortage (file descriptors, memory) */
+  unsigned concurrency;       /* transfers in flight at most, at the end (lowered on a shortage) */
   long queued;                /* left in the frontier (stopped early, or limits) */
   long frontier_memory_peak;  /* most queued URLs held in memory at once */
   long retries;
@@ -78,11 +90,27 @@ typedef struct crawl_summary {
 } crawl_summary;
 
 /* Runs the crawl; fills *sum.  Returns 0; SP_EINVAL for a bad seed or
- * setup (message on stderr); -EACCES when the output, the WARC or the
- * state could not be opened (message on stderr, nothing crawled); -EIO
- * when output could not be written (the crawl ran, and said so on
- * stderr). */
+ * setup, or a resume whose options differ from the state's (message on
+ * stderr); -EACCES when the output, the WARC or the state could not be
+ * opened or does not match the state (message on stderr, nothing crawled,
+ * no file touched); -EIO when the state or an output could not be written
+ * (the crawl stopped, and said so on stderr: what was not recorded is
+ * fetched again by a resume). */
 int crawl_run(const crawl_config *cfg, crawl_summary *sum);
+
+/* The exit status of spindle-crawl for a crawl_run result and summary
+ * (see --help and docs/crawler.md): 0 done; 1 a local error (state,
+ * outputs); 2 bad usage; 3 some pages failed (only with fail_on_error);
+ * 4 nothing could be fetched (no HTTP response at all); 130 SIGINT. */
+enum {
+  CRAWL_EXIT_OK = 0,
+  CRAWL_EXIT_LOCAL = 1,
+  CRAWL_EXIT_USAGE = 2,
+  CRAWL_EXIT_PAGES_FAILED = 3,
+  CRAWL_EXIT_UNREACHABLE = 4,
+  CRAWL_EXIT_SIGINT = 130,
+};
+int crawl_exit_status(int rc, const crawl_summary *sum, bool fail_on_error, bool sigint);
 
 /* Asks a running crawl to stop dispatching (SIGINT): in-flight transfers
  * finish, everything is flushed.  Async-signal-safe. */

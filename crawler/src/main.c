@@ -1,11 +1,14 @@
 /*
  * spindle-crawl - a fast, polite, resumable parallel web crawler on spindle.
  *
- * Exit status: 0 when the crawl ran (pages that failed are in the output and
- * the summary), 1 when it could not run, 2 on bad usage, 130 when stopped by
- * SIGINT.
+ * Exit status (crawl.h, CRAWL_EXIT_*): 0 when the crawl ran (pages that
+ * failed are in the output and the summary); 1 for a local error (the
+ * state or an output could not be opened or written); 2 on bad usage; 3
+ * with --fail-on-error when some pages failed; 4 when nothing could be
+ * fetched at all; 130 when stopped by SIGINT.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -62,15 +65,26 @@ static void usage(FILE *f) {
         "                       on disk, in DIR with --state, else in a temporary\n"
         "                       file in $TMPDIR (default 100000)\n"
         "  --stats FILE         the final summary as JSON\n"
+        "  --force-resume       resume a --state crawl even though the options that define\n"
+        "                       it (seeds, scope, limits, user agent, outputs) changed, or\n"
+        "                       its outputs hold less than the state says\n"
         "  --quiet              no status line, no summary\n"
         "  --progress           the status line even when stderr is not a terminal\n"
         "                       (then as a plain line each second, for a log)\n"
+        "  --fail-on-error      exit 3 when some pages failed (no response, or 5xx after\n"
+        "                       the retries) or a host could not be reached\n"
         "Other:\n"
         "  --normalize          print the dedupe key of each URL (or of each line of\n"
         "                       stdin for '-') and exit\n"
         "  --robots-check FILE  print 'allowed' or 'disallowed' for each URL under the\n"
         "                       robots.txt in FILE for --user-agent, and exit\n"
-        "  --help, --version\n",
+        "  --help, --version\n"
+        "\n"
+        "Exit status: 0 the crawl ran; 1 a local error (the state or an output could\n"
+        "not be opened, read or written: run the same command again to resume once\n"
+        "fixed); 2 bad usage, or a --state crawl resumed with other options; 3 some\n"
+        "pages failed (only with --fail-on-error); 4 nothing could be fetched (no\n"
+        "HTTP response at all: DNS, connection or TLS failures); 130 SIGINT.\n",
         f);
 }
 
@@ -123,10 +137,14 @@ static int push(char ***arr, size_t *n, char *s) {
   return 0;
 }
 
-static int push_regex(regex_t **arr, size_t *n, const char *re, const char *opt) {
+static int push_regex(regex_t **arr, char ***src, size_t *n, char *re, const char *opt) {
   regex_t *p = realloc(*arr, (*n + 1) * sizeof *p);
   if (!p) return -1;
   *arr = p;
+  char **q = realloc(*src, (*n + 1) * sizeof *q);
+  if (!q) return -1;
+  *src = q;
+  q[*n] = re;
   int rc = regcomp(&p[*n], re, REG_EXTENDED | REG_NOSUB);
   if (rc) {
     char msg[256];
@@ -223,6 +241,26 @@ static int normalize(char **urls, int n) {
   return bad;
 }
 
+/* Whether s may go into a request header as it is: no control characters
+ * but HTAB (RFC 9110 5.5), so no CR or LF that would start another header
+ * or request.  Checked here so that bad input ends with a message before
+ * anything is sent; the HTTP layer refuses it too. */
+static bool field_value_ok(const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if ((*p < 0x20 && *p != '\t') || *p == 0x7f) return false;
+  return true;
+}
+
+/* "Name: value" with a token for a name (RFC 9110 5.6.2). */
+static bool header_ok(const char *h) {
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+  const char *colon = strchr(h, ':');
+  if (!colon || colon == h) return false;
+  for (const char *p = h; p < colon; p++)
+    if (!isalnum((unsigned char)*p) && !strchr(tchar, *p)) return false;
+  return field_value_ok(colon + 1);
+}
+
 /* Whether s is a list of IP addresses, as --resolve's ADDR: "a[,b...]",
  * an IPv6 one bare or in brackets. */
 static bool ip_list_ok(const char *s) {
@@ -258,7 +296,8 @@ static void on_sigint(int sig) {
 enum {
   O_ALLOW = 256, O_ANY, O_INCLUDE, O_EXCLUDE, O_MAXPAGES, O_MAXDEPTH, O_MAXBYTES, O_MAXTIME, O_MAXREDIR, O_UA,
   O_PERHOST, O_DELAY, O_CONC, O_WORKERS, O_TIMEOUT, O_RETRIES, O_DNS, O_RESOLVE, O_HEADER, O_INSECURE, O_OUTPUT,
-  O_WARC, O_STATE, O_STATS, O_QUIET, O_PROGRESS, O_ROBOTS, O_HELP, O_VERSION, O_NORMALIZE, O_FRONTIER
+  O_WARC, O_STATE, O_STATS, O_QUIET, O_PROGRESS, O_ROBOTS, O_HELP, O_VERSION, O_NORMALIZE, O_FRONTIER,
+  O_FORCE_RESUME, O_FAIL_ON_ERROR
 };
 
 static const struct option options[] = {
@@ -278,6 +317,7 @@ static const struct option options[] = {
     {"robots-check", required_argument, 0, O_ROBOTS}, {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},          {"normalize", no_argument, 0, O_NORMALIZE},
     {"frontier-memory", required_argument, 0, O_FRONTIER},
+    {"force-resume", no_argument, 0, O_FORCE_RESUME}, {"fail-on-error", no_argument, 0, O_FAIL_ON_ERROR},
     {0, 0, 0, 0},
 };
 
@@ -288,7 +328,7 @@ int main(int argc, char **argv) {
   crawl_config_init(&cfg);
   cfg.user_agent = "spindle/" CRAWL_VERSION;
   const char *robots_file = NULL;
-  bool normalize_only = false;
+  bool normalize_only = false, fail_on_error = false;
   size_t nheaders = 0, nresolve = 0;
   long l;
   int c, rc;
@@ -301,10 +341,12 @@ int main(int argc, char **argv) {
       break;
     case O_ANY: cfg.any_host = true; break;
     case O_INCLUDE:
-      if ((rc = push_regex(&cfg.include, &cfg.ninclude, a, "--include"))) return rc == -2 ? 2 : 1;
+      if ((rc = push_regex(&cfg.include, &cfg.include_src, &cfg.ninclude, optarg, "--include")))
+        return rc == -2 ? 2 : 1;
       break;
     case O_EXCLUDE:
-      if ((rc = push_regex(&cfg.exclude, &cfg.nexclude, a, "--exclude"))) return rc == -2 ? 2 : 1;
+      if ((rc = push_regex(&cfg.exclude, &cfg.exclude_src, &cfg.nexclude, optarg, "--exclude")))
+        return rc == -2 ? 2 : 1;
       break;
     case O_MAXPAGES:
       if (parse_long(a, 1, 1L << 40, &l)) return bad("--max-pages wants a positive number, not '%s'", a);
@@ -326,6 +368,8 @@ int main(int argc, char **argv) {
       break;
     case O_UA:
       if (!*a) return bad("--user-agent must not be empty%s", "");
+      if (!field_value_ok(a))
+        return bad("--user-agent must not hold control characters (CR, LF...): '%s' would inject headers", a);
       cfg.user_agent = a;
       break;
     case O_PERHOST:
@@ -358,11 +402,14 @@ int main(int argc, char **argv) {
       if (!p1 || !p2 || p1 == a || p2 == p1 + 1 || !p2[1] || parse_long(strndupa(p1 + 1, (size_t)(p2 - p1 - 1)), 1, 65535, &l))
         return bad("--resolve wants HOST:PORT:ADDR, not '%s'", a);
       if (!ip_list_ok(p2 + 1)) return bad("--resolve wants IP addresses after HOST:PORT:, not '%s'", a);
+      if (!field_value_ok(a)) return bad("--resolve must not hold control characters: '%s'", a);
       if (push(&cfg.resolve, &nresolve, optarg)) return 1;
       break;
     }
     case O_HEADER:
-      if (!strchr(a, ':')) return bad("--header wants 'Name: value', not '%s'", a);
+      if (!header_ok(a))
+        return bad("--header wants 'Name: value', a name of letters, digits and !#$%%&'*+-.^_`|~ and a value "
+                   "without control characters (CR, LF...), not '%s'", a);
       if (push(&cfg.headers, &nheaders, optarg)) return 1;
       break;
     case O_INSECURE: cfg.insecure = true; break;
@@ -374,6 +421,8 @@ int main(int argc, char **argv) {
       cfg.frontier_memory = l;
       break;
     case O_STATS: cfg.stats_path = a; break;
+    case O_FORCE_RESUME: cfg.force_resume = true; break;
+    case O_FAIL_ON_ERROR: fail_on_error = true; break;
     case O_QUIET: cfg.quiet = true; break;
     case O_PROGRESS: cfg.progress = true; break;
     case O_ROBOTS: robots_file = a; break;
@@ -394,6 +443,9 @@ int main(int argc, char **argv) {
 
   cfg.seeds = argv + optind;
   cfg.nseeds = (size_t)(argc - optind);
+  for (size_t i = 0; i < cfg.nseeds; i++)
+    if (!field_value_ok(cfg.seeds[i]) || strchr(cfg.seeds[i], '\t'))
+      return bad("a seed URL must not hold control characters (CR, LF, TAB...): '%s'", cfg.seeds[i]);
   cfg.robots_agent = product_token(cfg.user_agent);
   if (!cfg.robots_agent) return 1;
 
@@ -404,8 +456,9 @@ int main(int argc, char **argv) {
 
   crawl_summary sum;
   rc = crawl_run(&cfg, &sum);
-  if (rc == SP_EINVAL) return 2; /* a bad seed or --dns-server: it said which */
-  if (rc && rc != -EIO) return 1;
+  /* A bad seed, --dns-server, or other options than the state's: it said
+   * which.  Nothing ran. */
+  if (rc && rc != -EIO) return crawl_exit_status(rc, &sum, fail_on_error, false);
   if (!cfg.quiet) {
     crawl_print_summary(&sum, stderr);
     if (cfg.output_path && strcmp(cfg.output_path, "-") != 0) fprintf(stderr, "  output: %s\n", cfg.output_path);
@@ -424,6 +477,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < cfg.nexclude; i++) regfree(&cfg.exclude[i]);
   free(cfg.include);
   free(cfg.exclude);
-  if (rc == -EIO) return 1; /* crawled, but output was lost: it said where */
-  return sigints ? 130 : 0;
+  free(cfg.include_src);
+  free(cfg.exclude_src);
+  /* -EIO: crawled, but the state or an output failed: it said which */
+  return crawl_exit_status(rc, &sum, fail_on_error, sigints > 0);
 }

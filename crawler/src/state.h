@@ -12,6 +12,16 @@
  * into the seen set and every URL not done into the frontier.  WAL mode with
  * synchronous=OFF: a killed process loses nothing committed (the kernel has
  * it); only a power failure could.
+ *
+ * A second table, meta, holds named values of the crawl as a whole: the
+ * options that define it (so that a resume with other ones can be refused)
+ * and how far the WARC file was committed (so that a resume can cut off
+ * records of pages whose transaction never committed).
+ *
+ * Errors: a statement that fails inside a transaction marks it failed, and
+ * crawl_state_commit then rolls the whole transaction back and returns -1:
+ * a page is recorded entirely or not at all.  crawl_state_error says why
+ * (SQLite's message, e.g. "database or disk is full").
  */
 #ifndef SPINDLE_CRAWL_STATE_H
 #define SPINDLE_CRAWL_STATE_H
@@ -21,7 +31,9 @@
 
 typedef struct crawl_state crawl_state;
 
-/* Opens (creating) DIR/state.sqlite; NULL with a message on stderr. */
+/* Opens (creating) DIR/state.sqlite and checks it (PRAGMA quick_check): a
+ * damaged database is refused.  NULL with a message on stderr that names
+ * the file and the cause. */
 crawl_state *crawl_state_open(const char *dir);
 /* A database for the frontier alone, for a crawl without DIR: a file in
  * $TMPDIR (else /tmp), unlinked at once, no journal.  Only
@@ -29,9 +41,15 @@ crawl_state *crawl_state_open(const char *dir);
 crawl_state *crawl_state_open_spill(void);
 void crawl_state_close(crawl_state *s);
 
-/* Whether the state holds no URL yet (a new crawl). */
-bool crawl_state_is_new(crawl_state *s);
-/* URLs done with an output line: the pages a resumed crawl has attempted. */
+/* The database's path, for messages. */
+const char *crawl_state_path(const crawl_state *s);
+/* Why the last failed call failed ("" if none did). */
+const char *crawl_state_error(const crawl_state *s);
+
+/* Whether the state holds no URL yet (a new crawl); -1 if it cannot be read. */
+int crawl_state_is_new(crawl_state *s);
+/* URLs done with an output line: the pages a resumed crawl has attempted;
+ * -1 if it cannot be read. */
 long crawl_state_pages_done(crawl_state *s);
 
 /* A queued URL: as found, referrer, depth, redirect hops, its host key
@@ -41,28 +59,37 @@ typedef void (*crawl_state_item_fn)(void *arg, const char *url, const char *refe
                                     const char *host, int64_t seq);
 
 /* Calls seen(arg, key) for every URL ever queued and item() for those not
- * done, in queue order. */
-void crawl_state_load(crawl_state *s, void (*seen)(void *, const char *), crawl_state_item_fn item, void *arg);
+ * done, in queue order.  0, or -1 if the table could not be read to its end
+ * (see crawl_state_error). */
+int crawl_state_load(crawl_state *s, void (*seen)(void *, const char *), crawl_state_item_fn item, void *arg);
 
 /* Pages the frontier in: calls item() for up to limit URLs of host not done
  * whose seq is above after, in queue order.  Returns how many, or -1. */
 long crawl_state_pending(crawl_state *s, const char *host, int64_t after, long limit, crawl_state_item_fn item,
                          void *arg);
 
-/* Appends to the JSON-lines file at path the lines of done URLs it lacks. */
-int crawl_state_reconcile(crawl_state *s, const char *path);
+/* Calls line(arg, url, line) for every URL done with an output line, in
+ * queue order.  0, or -1 if the table could not be read to its end. */
+int crawl_state_each_line(crawl_state *s, void (*line)(void *, const char *, const char *), void *arg);
 
 /* A page's outcome, between begin and commit: queue new URLs, mark URLs
- * done (line may be NULL: no output line, e.g. disallowed by robots.txt). */
+ * done (line may be NULL: no output line, e.g. disallowed by robots.txt).
+ * Begin and commit nest: only the outermost pair opens and commits. */
 void crawl_state_begin(crawl_state *s);
-/* Returns the new URL's seq, 0 if its key was there already. */
+/* Returns the new URL's seq, 0 if its key was there already, -1 on error
+ * (the transaction is then failed). */
 int64_t crawl_state_queue(crawl_state *s, const char *key, const char *url, const char *referrer, int depth,
                           int redirects, const char *host);
-void crawl_state_done(crawl_state *s, const char *url, const char *line);
+/* 0, or -1 on error (the transaction is then failed). */
+int crawl_state_done(crawl_state *s, const char *url, const char *line);
+/* Sets meta value key; 0, or -1 (the transaction is then failed).  Outside
+ * a transaction it is committed at once. */
+int crawl_state_set_meta(crawl_state *s, const char *key, const char *value);
+/* *value (malloc'd) of meta key: 1 if set, 0 if not (*value NULL), -1 on
+ * error. */
+int crawl_state_get_meta(crawl_state *s, const char *key, char **value);
+/* Commits the outermost transaction: 0; or -1 if it or any statement in it
+ * failed, and then nothing of it was recorded (it is rolled back). */
 int crawl_state_commit(crawl_state *s);
-
-/* Cuts a JSON-lines file back to its last complete line (a killed run may
- * have left half a line).  0 (also when the file does not exist) or -1. */
-int crawl_state_repair_jsonl(const char *path);
 
 #endif

@@ -210,8 +210,10 @@ static int gzip_member(sbuf *out, const struct part *parts, int nparts) {
         out->len += avail - z.avail_out;
         if (zrc == Z_STREAM_ERROR) rc = -EIO;
       } while (rc == 0 && (z.avail_in > 0 || (f == Z_FINISH && zrc != Z_STREAM_END)));
-      p += in - z.avail_in;
-      left -= in - z.avail_in;
+      /* Not p += 0 on an empty part's NULL: that is undefined behaviour. */
+      size_t used = in - z.avail_in;
+      if (used) p += used;
+      left -= used;
     } while (rc == 0 && left > 0);
   }
   deflateEnd(&z);
@@ -347,8 +349,7 @@ static int write_all(int fd, const char *p, size_t n) {
 /* Appends a fetch's members.  A failed write may have left part of them in
  * the file: cutting the file back to its previous end keeps it readable
  * and lets later fetches append to a clean file. */
-static int append(crawl_warc *w, const char *p, size_t n) {
-  pthread_mutex_lock(&w->lock);
+static int append_locked(crawl_warc *w, const char *p, size_t n) {
   int rc = w->broken;
   if (rc == 0) {
     rc = write_all(w->fd, p, n);
@@ -357,6 +358,12 @@ static int append(crawl_warc *w, const char *p, size_t n) {
     else if (ftruncate(w->fd, w->end) != 0)
       w->broken = -EIO;
   }
+  return rc;
+}
+
+static int append(crawl_warc *w, const char *p, size_t n) {
+  pthread_mutex_lock(&w->lock);
+  int rc = append_locked(w, p, n);
   pthread_mutex_unlock(&w->lock);
   return rc;
 }
@@ -370,6 +377,8 @@ struct scan {
   off_t tail;        /* start of the member the scan stopped in (damaged or
                         cut short); size when the file ended cleanly */
   int members;       /* complete members */
+  off_t committed;   /* the caller's committed end (see crawl_warc_open), or -1 */
+  bool at_committed; /* a member ends exactly at committed */
   bool foreign;      /* not a gzip WARC: leave it alone */
   char info_id[RECORD_ID_LEN + 1]; /* the first record's ID, if a warcinfo */
 };
@@ -405,6 +414,7 @@ static bool is_warc_record(const char *head, size_t n) {
  * its response is what makes it worth keeping. */
 static void member_done(struct scan *s, const char *head, size_t n, off_t end) {
   char type[32];
+  if (end == s->committed) s->at_committed = true;
   if (s->members++ == 0) {
     if (!is_warc_record(head, n)) {
       s->foreign = true;
@@ -545,13 +555,14 @@ static int starts_like_gzip(int fd, off_t size) {
 }
 
 /* Scans the file and decides what to keep: -EINVAL for a file that is not
- * a gzip WARC, -EBADMSG for one damaged before its end. */
+ * a gzip WARC, -EBADMSG for one damaged before its end, -ERANGE when no
+ * member ends at s->committed (if set). */
 static int scan_file(int fd, struct scan *s) {
   struct stat st;
   if (fstat(fd, &st) != 0) return -errno;
   if (!S_ISREG(st.st_mode)) return -EINVAL;
   s->size = s->tail = st.st_size;
-  if (s->size == 0) return 0;
+  if (s->size == 0) return s->committed > 0 ? -ERANGE : 0;
   unsigned char *in = malloc(SCAN_CHUNK);
   char *out = malloc(SCAN_CHUNK);
   int rc = in && out ? scan_members(fd, s, in, out) : -ENOMEM;
@@ -563,6 +574,13 @@ static int scan_file(int fd, struct scan *s) {
   free(out);
   if (rc < 0) return rc;
   if (s->foreign) return -EINVAL;
+  if (s->committed >= 0) {
+    /* Records past the committed end are of pages whose state transaction
+     * never committed: the resumed crawl fetches those pages again. */
+    if (s->committed == 0 || !s->at_committed) return -ERANGE;
+    s->keep = s->committed;
+    return 0;
+  }
   if (s->members == 0) {
     rc = starts_like_gzip(fd, s->size);
     if (rc <= 0) return rc < 0 ? rc : -EINVAL;
@@ -609,8 +627,8 @@ static int write_warcinfo(crawl_warc *w, const char *path, const char *software)
 }
 
 /* Scans, cuts back and, when the file has no warcinfo, starts it with one. */
-static int prepare_file(crawl_warc *w, const char *path, const char *software) {
-  struct scan s = {0};
+static int prepare_file(crawl_warc *w, const char *path, const char *software, long long committed) {
+  struct scan s = {.committed = committed};
   int rc = scan_file(w->fd, &s);
   if (rc < 0) return rc;
   if (s.keep < s.size && ftruncate(w->fd, s.keep) != 0) return -errno;
@@ -624,9 +642,9 @@ static int prepare_file(crawl_warc *w, const char *path, const char *software) {
   return rc < 0 ? rc : write_warcinfo(w, path, software);
 }
 
-crawl_warc *crawl_warc_open(const char *path, const char *software) {
+crawl_warc *crawl_warc_open(const char *path, const char *software, long long committed) {
   if (!software) software = "spindle-crawl";
-  if (!path || !path[0] || !valid_field(software, true)) {
+  if (!path || !path[0] || !valid_field(software, true) || committed < -1) {
     errno = EINVAL;
     return NULL;
   }
@@ -638,7 +656,7 @@ crawl_warc *crawl_warc_open(const char *path, const char *software) {
   else if (flock(w->fd, LOCK_EX | LOCK_NB) != 0) rc = -errno;
   if (rc == 0) {
     pthread_mutex_init(&w->lock, NULL);
-    rc = prepare_file(w, path, software);
+    rc = prepare_file(w, path, software, committed);
     if (rc < 0) pthread_mutex_destroy(&w->lock);
   }
   if (rc < 0) {
@@ -687,21 +705,81 @@ static int build_fetch(crawl_warc *w, sbuf *out, const char *url, const char *ip
   return rc;
 }
 
-int crawl_warc_write_fetch(crawl_warc *w, const char *url, const char *ip,
+struct crawl_warc_records {
+  sbuf buf; /* the fetch's two gzip members, back to back */
+};
+
+int crawl_warc_build_fetch(crawl_warc *w, const char *url, const char *ip,
                            const char *request, size_t request_len,
                            const char *resp_headers, size_t resp_headers_len,
-                           const char *body, size_t body_len, int decoded) {
+                           const char *body, size_t body_len, int decoded,
+                           crawl_warc_records **out) {
+  *out = NULL;
   if (!w || !valid_field(url, false) || (ip && ip[0] && !valid_ip(ip)) || !request ||
       request_len == 0 || !resp_headers || resp_headers_len == 0 || (!body && body_len > 0) ||
       (decoded != CRAWL_WARC_RAW && decoded != CRAWL_WARC_DECODED &&
        decoded != CRAWL_WARC_DECHUNKED))
     return -EINVAL;
-  sbuf out = {0};
-  int rc = build_fetch(w, &out, url, ip, request, request_len, resp_headers, resp_headers_len,
+  crawl_warc_records *r = calloc(1, sizeof *r);
+  if (!r) return -ENOMEM;
+  int rc = build_fetch(w, &r->buf, url, ip, request, request_len, resp_headers, resp_headers_len,
                        body, body_len, decoded);
-  if (rc == 0) rc = append(w, out.p, out.len);
-  free(out.p);
+  if (rc < 0) {
+    crawl_warc_records_free(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
+int crawl_warc_append(crawl_warc *w, const crawl_warc_records *r, long long *end) {
+  if (!w || !r) return -EINVAL;
+  pthread_mutex_lock(&w->lock);
+  int rc = append_locked(w, r->buf.p, r->buf.len);
+  if (end) *end = (long long)w->end;
+  pthread_mutex_unlock(&w->lock);
   return rc;
+}
+
+void crawl_warc_records_free(crawl_warc_records *r) {
+  if (!r) return;
+  free(r->buf.p);
+  free(r);
+}
+
+int crawl_warc_write_fetch(crawl_warc *w, const char *url, const char *ip,
+                           const char *request, size_t request_len,
+                           const char *resp_headers, size_t resp_headers_len,
+                           const char *body, size_t body_len, int decoded) {
+  crawl_warc_records *r;
+  int rc = crawl_warc_build_fetch(w, url, ip, request, request_len, resp_headers, resp_headers_len,
+                                  body, body_len, decoded, &r);
+  if (rc == 0) rc = crawl_warc_append(w, r, NULL);
+  crawl_warc_records_free(r);
+  return rc;
+}
+
+int crawl_warc_cut(crawl_warc *w, long long end) {
+  if (!w) return -EINVAL;
+  pthread_mutex_lock(&w->lock);
+  int rc = w->broken;
+  if (rc == 0 && (end < 0 || end > (long long)w->end)) rc = -EINVAL;
+  if (rc == 0 && end < (long long)w->end) {
+    if (ftruncate(w->fd, (off_t)end) == 0)
+      w->end = (off_t)end;
+    else
+      rc = w->broken = -EIO;
+  }
+  pthread_mutex_unlock(&w->lock);
+  return rc;
+}
+
+long long crawl_warc_end(crawl_warc *w) {
+  if (!w) return -1;
+  pthread_mutex_lock(&w->lock);
+  long long end = (long long)w->end;
+  pthread_mutex_unlock(&w->lock);
+  return end;
 }
 
 long long crawl_warc_dropped(const crawl_warc *w) { return w ? w->dropped : 0; }

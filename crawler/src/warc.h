@@ -43,17 +43,24 @@ enum crawl_warc_body {
  * file that ends in a partial or corrupt gzip member from a killed run is
  * truncated back to its last complete member, and a request record left at
  * the end without its response goes too (the resumed crawl fetches that URL
- * again).  Writes a warcinfo record (software, e.g. "spindle-crawl/VERSION";
+ * again).  With committed >= 0 (the end of the file as a crawl's state last
+ * recorded it, see crawl_warc_append), the file is cut back to exactly
+ * there instead: a member must end at committed, and everything after it
+ * goes, complete records too, since their pages were never recorded as
+ * done.  committed = -1: no such end is known.
+ * Writes a warcinfo record (software, e.g. "spindle-crawl/VERSION";
  * NULL: "spindle-crawl") when the file is new or has no warcinfo first; a
  * resumed file's records refer to its existing warcinfo.  Holds an
  * exclusive flock() on the file while open.
  * NULL with errno on failure: EINVAL (bad arguments, or an existing file
  * that is not a gzip WARC: it is left untouched), EBADMSG (damage before
  * the last record, which no crash causes: left untouched too, as cutting
- * there would lose the records after it), EWOULDBLOCK (another crawl_warc
- * has the file open), ENOMEM, EIO (libcrypto or zlib failed), or the errno
- * of open/read/ftruncate/write. */
-crawl_warc *crawl_warc_open(const char *path, const char *software);
+ * there would lose the records after it), ERANGE (no member ends at
+ * committed: the file is shorter than the state says, or another file;
+ * left untouched), EWOULDBLOCK (another crawl_warc has the file open),
+ * ENOMEM, EIO (libcrypto or zlib failed), or the errno of
+ * open/read/ftruncate/write. */
+crawl_warc *crawl_warc_open(const char *path, const char *software, long long committed);
 
 /* One fetch: the request as sent (request line and headers) and the
  * response as received (status line and headers), then the body, described
@@ -75,8 +82,32 @@ int crawl_warc_write_fetch(crawl_warc *w, const char *url, const char *ip,
                            const char *resp_headers, size_t resp_headers_len,
                            const char *body, size_t body_len, int decoded);
 
+/* The same in two steps, so that a caller can compress outside its own
+ * locks and order the appends itself (spindle-crawl appends under the lock
+ * that orders its state commits, so that the committed end covers exactly
+ * the committed pages).  crawl_warc_build_fetch checks and compresses into
+ * *out (0, or -EINVAL/-ENOMEM/-EIO as above); crawl_warc_append writes
+ * them and sets *end (if not NULL) to the file's end after them, also on
+ * failure (then the end before them); crawl_warc_records_free frees. */
+typedef struct crawl_warc_records crawl_warc_records;
+int crawl_warc_build_fetch(crawl_warc *w, const char *url, const char *ip,
+                           const char *request, size_t request_len,
+                           const char *resp_headers, size_t resp_headers_len,
+                           const char *body, size_t body_len, int decoded,
+                           crawl_warc_records **out);
+int crawl_warc_append(crawl_warc *w, const crawl_warc_records *r, long long *end);
+void crawl_warc_records_free(crawl_warc_records *r);
+
+/* The file's end after the last complete append; -1 for NULL. */
+long long crawl_warc_end(crawl_warc *w);
+/* Cuts the file back to end (an earlier crawl_warc_end): what a caller does
+ * with records whose page it could not record.  0, -EINVAL, or -EIO (then
+ * every later call fails too). */
+int crawl_warc_cut(crawl_warc *w, long long end);
+
 /* Bytes that crawl_warc_open cut off the end of an existing file (a partial
- * record, an orphaned request); 0 for a new or intact file. */
+ * record, an orphaned request, records past committed); 0 for a new or
+ * intact file. */
 long long crawl_warc_dropped(const crawl_warc *w);
 
 /* Flushes (fdatasync) and closes; frees w in every case.  0 or -errno. */

@@ -574,9 +574,14 @@ Test(crawl, retries_limits_and_failures, .init = start_hostile, .fini = stop_sit
   const char *a2[] = {"--quiet", "--output", "/dev/full", url, NULL};
   cr_assert_eq(crawl_exec(a2, dir, 60), 1, "output lost, yet exit 0");
 
+  /* Nothing answered at all: exit 4, and the summary says the host could
+   * not be reached rather than that robots.txt disallowed it. */
   unlink(err);
   const char *a3[] = {"--retries", "0", "http://127.0.0.1:1/", NULL};
-  cr_assert_eq(crawl_exec(a3, dir, 60), 0);
+  int rc = crawl_exec(a3, dir, 60);
   read_file(err, buf, sizeof buf);
-  cr_assert(strstr(buf, "robots.txt could not be fetched"), "summary: %s", buf);
+  cr_assert_eq(rc, 4, "a crawl whose only host refused connections exited %d: %s", rc, buf);
+  cr_assert(strstr(buf, "1 host could not be reached (http://127.0.0.1:1/robots.txt: "), "summary: %s", buf);
+  cr_assert(strstr(buf, "1 URL not crawled"), "summary: %s", buf);
+  cr_assert(strstr(buf, "0 disallowed by robots.txt"), "the seed was filed as disallowed: %s", buf);
 }

@@ -904,8 +904,8 @@ Test(cli, dns_refused_page_fails_after_retries, .fini = ls_fini, .timeout = 60) 
 }
 
 /* A host whose name does not exist (NXDOMAIN) is not asked about again:
- * its robots.txt fails at once, not after --retries backoffs, and the
- * summary gives the reason. */
+ * its robots.txt fails at once, not after --retries backoffs, the summary
+ * gives the reason, and a crawl that reached nothing exits 4. */
 Test(cli, nxdomain_robots_not_retried, .fini = stop_all, .timeout = 60) {
   char spec[128], server[64], dir[800], out[900], stats[900], url[128];
   snprintf(spec, sizeof spec, "%s=ok", DNS_HOST); /* every other name: NXDOMAIN */
@@ -916,12 +916,16 @@ Test(cli, nxdomain_robots_not_retried, .fini = stop_all, .timeout = 60) {
   in_dir(out, sizeof out, dir, "out.jsonl");
   in_dir(stats, sizeof stats, dir, "stats.json");
   const char *argv[] = {"--retries", "2", "--dns-server", server, "--output", out, "--stats", stats, url, NULL};
-  crawl_ok(argv, dir);
+  int rc = crawl_exec(argv, dir, 60);
+  cr_assert_eq(rc, 4, "a crawl of one name that does not exist exited %d", rc);
   json_t *s = read_json(stats);
-  cr_assert_eq(jint(s, "robots_unavailable"), 1);
+  cr_assert_eq(jint(s, "hosts_unreachable"), 1);
+  cr_assert_eq(jint(s, "unreachable_skipped"), 1);
+  cr_assert_eq(jint(s, "robots_unavailable"), 0, "an unreachable host was filed as robots.txt unavailable");
+  cr_assert_eq(jint(s, "robots_skipped"), 0, "the seed was filed as disallowed by robots.txt");
   cr_assert_eq(jint(s, "retries"), 0, "an NXDOMAIN was retried");
-  const char *why = json_string_value(json_object_get(s, "robots_failure"));
-  cr_assert(why && strstr(why, "NXDOMAIN"), "robots_failure %s", why);
+  const char *why = json_string_value(json_object_get(s, "unreachable_failure"));
+  cr_assert(why && strstr(why, "NXDOMAIN"), "unreachable_failure %s", why);
   json_decref(s);
   char needle[64]; /* asked at all (retries would be answered by the resolver's negative cache) */
   snprintf(needle, sizeof needle, "query nx.%s 1 nxdomain ", DNS_HOST);

@@ -1,0 +1,226 @@
+/* output.c - the JSON lines and WARC files of a crawl (see output.h). */
+#include "output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crawl.h"
+#include "seen.h"
+
+/* A path the crawl may cut back and read: a regular file, or none yet
+ * (not a pipe, a terminal, /dev/stdout...). */
+static bool plain_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode);
+}
+
+/* The size of path, 0 if it does not exist, -1 on another error. */
+static off_t size_of(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0) return st.st_size;
+  return errno == ENOENT ? 0 : -1;
+}
+
+/* Cuts a JSON-lines file back to its last complete line (a killed run may
+ * have left half a line).  0 (also when the file does not exist) or -1. */
+static int repair_jsonl(const char *path) {
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  off_t end = lseek(fd, 0, SEEK_END), keep = end;
+  char buf[4096];
+  /* Back to just after the last newline. */
+  while (keep > 0) {
+    off_t from = keep > (off_t)sizeof buf ? keep - (off_t)sizeof buf : 0;
+    ssize_t n = pread(fd, buf, (size_t)(keep - from), from);
+    if (n <= 0) break;
+    ssize_t i = n;
+    while (i > 0 && buf[i - 1] != '\n') i--;
+    if (i > 0) {
+      keep = from + i;
+      break;
+    }
+    keep = from;
+  }
+  int rc = keep < end ? ftruncate(fd, keep) : 0;
+  close(fd);
+  return rc;
+}
+
+/* The fingerprints of the "url" fields of every line of a JSON-lines file. */
+static int read_output_urls(const char *path, crawl_seen *urls) {
+  FILE *f = fopen(path, "re");
+  if (!f) return errno == ENOENT ? 0 : -1;
+  char *line = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  while (rc == 0 && getline(&line, &cap, f) > 0) {
+    json_t *o = json_loads(line, 0, NULL);
+    const char *u = o ? json_string_value(json_object_get(o, "url")) : NULL;
+    if (u && crawl_seen_add(urls, crawl_fingerprint(u)) < 0) rc = -1;
+    json_decref(o);
+  }
+  if (ferror(f)) rc = -1;
+  free(line);
+  fclose(f);
+  return rc;
+}
+
+typedef struct reconcile {
+  crawl_seen have;
+  FILE *f;
+  long appended;
+  bool failed;
+} reconcile;
+
+static void append_missing(void *arg, const char *url, const char *line) {
+  reconcile *r = arg;
+  if (r->failed || crawl_seen_has(&r->have, crawl_fingerprint(url))) return;
+  if (fprintf(r->f, "%s\n", line) < 0) r->failed = true;
+  r->appended++;
+}
+
+/* Appends to path the lines of done URLs it lacks; how many, or -1. */
+static long reconcile_jsonl(crawl_state *s, const char *path) {
+  reconcile r = {0};
+  if (read_output_urls(path, &r.have) < 0) {
+    crawl_seen_free(&r.have);
+    return -1;
+  }
+  r.f = fopen(path, "ae");
+  if (!r.f) {
+    crawl_seen_free(&r.have);
+    return -1;
+  }
+  if (crawl_state_each_line(s, append_missing, &r) < 0) {
+    r.failed = true;
+    errno = EIO;
+  }
+  if (fclose(r.f) != 0) r.failed = true;
+  crawl_seen_free(&r.have);
+  return r.failed ? -1 : r.appended;
+}
+
+/* Brings an existing --output file up to date with the state. */
+static int resume_jsonl(crawl_output *o, const crawl_output_resume *r) {
+  const char *path = o->jsonl_path;
+  off_t size = size_of(path);
+  if (size == 0 && r->pages_done > 0 && !r->force) {
+    fprintf(stderr,
+            "spindle-crawl: %s is missing or empty, but the state %s has %ld pages done: refusing to resume.  "
+            "Restore the file, or add --force-resume to write their lines again from the state.\n",
+            path, crawl_state_path(r->state), r->pages_done);
+    return -1;
+  }
+  if (repair_jsonl(path) < 0) {
+    fprintf(stderr, "spindle-crawl: cannot repair %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  long n = reconcile_jsonl(r->state, path);
+  if (n < 0) {
+    fprintf(stderr, "spindle-crawl: cannot bring %s up to date with the state %s: %s\n", path,
+            crawl_state_path(r->state), crawl_state_error(r->state)[0] ? crawl_state_error(r->state) : strerror(errno));
+    return -1;
+  }
+  if (n > 0 && !r->quiet)
+    fprintf(stderr, "spindle-crawl: %s lacked the lines of %ld pages done; appended them from the state\n", path, n);
+  return 0;
+}
+
+static int open_jsonl(crawl_output *o, const crawl_output_resume *r) {
+  if (!o->jsonl_path) return 0;
+  if (strcmp(o->jsonl_path, "-") == 0) {
+    o->jsonl = stdout;
+    return 0;
+  }
+  bool plain = plain_file(o->jsonl_path);
+  /* A resumed crawl appends; a new one starts the file afresh. */
+  if (r->resuming && plain && resume_jsonl(o, r) < 0) return -1;
+  o->jsonl = fopen(o->jsonl_path, r->resuming || !plain ? "ae" : "we");
+  if (!o->jsonl) {
+    fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", o->jsonl_path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int open_warc(crawl_output *o, const crawl_output_resume *r) {
+  if (!o->warc_path) return 0;
+  long long committed = r->resuming ? r->warc_end : -1;
+  /* A file the state says holds records must be there: opening would
+   * create an empty one. */
+  off_t size = size_of(o->warc_path);
+  if (committed > 0 && size < committed && r->force) committed = -1;
+  if (committed > 0 && size < committed) {
+    fprintf(stderr,
+            "spindle-crawl: %s holds %lld bytes, but the state %s recorded %lld bytes of WARC records: refusing "
+            "to resume.  Restore the file, or add --force-resume to go on without those records.\n",
+            o->warc_path, (long long)(size < 0 ? 0 : size), crawl_state_path(r->state), committed);
+    return -1;
+  }
+  o->warc = crawl_warc_open(o->warc_path, "spindle-crawl/" CRAWL_VERSION, committed);
+  if (!o->warc && errno == ERANGE && r->force)
+    o->warc = crawl_warc_open(o->warc_path, "spindle-crawl/" CRAWL_VERSION, -1);
+  if (!o->warc) {
+    if (errno == ERANGE)
+      fprintf(stderr,
+              "spindle-crawl: %s does not match the state %s (no record ends where the state's last one did, at "
+              "byte %lld): refusing to resume.  Restore the file, or add --force-resume to go on with it as it "
+              "is.\n",
+              o->warc_path, crawl_state_path(r->state), committed);
+    else if (errno == EBADMSG)
+      fprintf(stderr, "spindle-crawl: %s is damaged before its last record; it was left as it is\n", o->warc_path);
+    else if (errno == EINVAL)
+      fprintf(stderr, "spindle-crawl: %s is not a WARC file written with one gzip member per record; it was left "
+                      "as it is\n", o->warc_path);
+    else
+      fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", o->warc_path, strerror(errno));
+    return -1;
+  }
+  long long dropped = crawl_warc_dropped(o->warc);
+  if (dropped > 0 && r->resuming && !r->quiet)
+    fprintf(stderr, "spindle-crawl: cut %lld bytes of records of unfinished pages off the end of %s\n", dropped,
+            o->warc_path);
+  return 0;
+}
+
+int crawl_output_open(crawl_output *o, const crawl_output_resume *r) {
+  sp_mutex_init(&o->lock);
+  o->failed = 0;
+  /* The WARC first: it may refuse, and then the JSON lines are untouched. */
+  if (open_warc(o, r) < 0 || open_jsonl(o, r) < 0) return -1;
+  return 0;
+}
+
+int crawl_output_line(crawl_output *o, const char *line) {
+  if (!o->jsonl || !line) return 0;
+  sp_mutex_lock(&o->lock);
+  int rc = o->failed;
+  if (rc == 0) {
+    errno = 0;
+    /* flushed: a killed crawl loses no line it reported */
+    bool ok = fputs(line, o->jsonl) >= 0 && fputc('\n', o->jsonl) != EOF && fflush(o->jsonl) == 0;
+    if (!ok) {
+      rc = o->failed = errno ? -errno : -EIO;
+      fprintf(stderr, "spindle-crawl: writing %s failed: %s; stopping\n",
+              strcmp(o->jsonl_path, "-") == 0 ? "the output" : o->jsonl_path, strerror(-rc));
+    }
+  }
+  sp_mutex_unlock(&o->lock);
+  return rc;
+}
+
+int crawl_output_close(crawl_output *o) {
+  int rc = 0;
+  if (o->jsonl && o->jsonl != stdout && fclose(o->jsonl) != 0) rc = -1;
+  if (o->jsonl == stdout && fflush(stdout) != 0) rc = -1;
+  if (o->warc && crawl_warc_close(o->warc) != 0) rc = -1;
+  o->jsonl = NULL;
+  o->warc = NULL;
+  if (rc < 0 && !o->failed) o->failed = -EIO;
+  return rc;
+}
