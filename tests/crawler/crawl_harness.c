@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 void strset_add(strset *s, const char *x) {
   if (s->n == s->cap) {
@@ -311,3 +313,85 @@ int warcio_ensure(char *err, size_t n) {
   close(lock);
   return rc;
 }
+
+/* ------------------------------------------------------------ WARC census */
+
+/* The value of a WARC header field in a record's head, into out. */
+static void warc_field(const char *head, const char *name, char *out, size_t n) {
+  out[0] = '\0';
+  size_t k = strlen(name);
+  for (const char *p = head; p && *p; p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL) {
+    if (strncasecmp(p, name, k) == 0 && p[k] == ':') {
+      p += k + 1;
+      while (*p == ' ') p++;
+      size_t len = strcspn(p, "\r\n");
+      if (len >= n) len = n - 1;
+      memcpy(out, p, len);
+      out[len] = '\0';
+      return;
+    }
+    if (p[0] == '\r' && p[1] == '\n') return; /* the end of the head */
+  }
+}
+
+static void census_count(warc_census *w, const char *head) {
+  char type[32], uri[4096];
+  warc_field(head, "WARC-Type", type, sizeof type);
+  if (strcmp(type, "warcinfo") == 0) {
+    w->warcinfo++;
+  } else if (strcmp(type, "request") == 0) {
+    w->requests++;
+  } else if (strcmp(type, "response") == 0) {
+    w->responses++;
+    warc_field(head, "WARC-Target-URI", uri, sizeof uri);
+    strset_add(&w->response_uris, uri);
+  } else {
+    w->other++;
+  }
+}
+
+int warc_census_read(warc_census *w, const char *path) {
+  memset(w, 0, sizeof *w);
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  enum { CHUNK = 1 << 16, HEAD = 8192 };
+  unsigned char *in = malloc(CHUNK), *out = malloc(CHUNK);
+  char head[HEAD + 1];
+  size_t head_len = 0;
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  int rc = in && out && inflateInit2(&z, 31) == Z_OK ? 0 : -1;
+  bool inside = false; /* a member started and did not end yet */
+  while (rc == 0) {
+    if (z.avail_in == 0) {
+      size_t n = fread(in, 1, CHUNK, f);
+      if (n == 0) break;
+      z.next_in = in;
+      z.avail_in = (uInt)n;
+    }
+    inside = true;
+    z.next_out = out;
+    z.avail_out = CHUNK;
+    int zr = inflate(&z, Z_NO_FLUSH);
+    size_t got = CHUNK - z.avail_out, take = got < HEAD - head_len ? got : HEAD - head_len;
+    memcpy(head + head_len, out, take);
+    head_len += take;
+    if (zr == Z_STREAM_END) {
+      head[head_len] = '\0';
+      census_count(w, head);
+      head_len = 0;
+      inside = false;
+      inflateReset(&z);
+    } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+      rc = -1;
+    }
+  }
+  if (inside || ferror(f)) rc = -1;
+  inflateEnd(&z);
+  free(in);
+  free(out);
+  fclose(f);
+  return rc;
+}
+
+void warc_census_free(warc_census *w) { strset_free(&w->response_uris); }

@@ -63,4 +63,16 @@ long count_lines(const char *path);
 const char *warcio_npm_dir(void);
 int warcio_ensure(char *err, size_t n);
 
+/* What a WARC file holds, read member by member with zlib (independently
+ * of the crawler's own reader): records by type, and the target URI of
+ * every response record, repeats included (unsorted). */
+typedef struct warc_census {
+  size_t warcinfo, requests, responses, other;
+  strset response_uris;
+} warc_census;
+
+/* 0, or -1 if the file cannot be read or a member is damaged or cut. */
+int warc_census_read(warc_census *w, const char *path);
+void warc_census_free(warc_census *w);
+
 #endif

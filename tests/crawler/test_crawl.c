@@ -4,6 +4,7 @@
 #include "sched/spt.h"
 #include "io/fixture.h"
 #include "crawler/crawl_harness.h"
+#include "crawler/site_fixture.h"
 #include "url.h"
 
 #include <dirent.h>
@@ -14,38 +15,10 @@
 #define HOSTS 4
 #define PAGES 600
 
-static fx_server web, dns;
-static char site[700], work[700], dns_arg[64], seed[256];
+static demo_site S;
+static char *site = S.dir, *work = S.work, *dns_arg = S.dns_arg, *seed = S.seed;
 
-static void run_or_die(const char *cmd) { cr_assert_eq(system(cmd), 0, "failed: %s", cmd); }
-
-/* Generates the site for nginx's port, then serves every host from its
- * directory ($host) and names them in dnsmasq. */
-static void start_site(void) {
-  const char *tmp = fx_tmpdir();
-  cr_assert(tmp);
-  snprintf(site, sizeof site, "%s/site", tmp);
-  snprintf(work, sizeof work, "%s/work", tmp);
-  mkdir(work, 0755);
-  char root[800];
-  snprintf(root, sizeof root, "%s/www/$host", site);
-  cr_assert_eq(fx_nginx_start(&web, root, NULL), 0, "nginx did not start");
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "'%s/spindle-sitegen' --out '%s' --hosts %d --pages %d --seed 7 --port %d >/dev/null",
-           getenv("SPINDLE_BIN_DIR"), site, HOSTS, PAGES, web.port);
-  run_or_die(cmd);
-  static char recs[HOSTS][64];
-  static const char *rp[HOSTS + 2];
-  for (int i = 0; i < HOSTS; i++) {
-    snprintf(recs[i], sizeof recs[i], "host-record=h%d.demo.test,127.0.0.1", i);
-    rp[i] = recs[i];
-  }
-  rp[HOSTS] = "local-ttl=300";
-  rp[HOSTS + 1] = NULL;
-  cr_assert_eq(fx_dnsmasq_start(&dns, rp), 0, "dnsmasq did not start");
-  snprintf(dns_arg, sizeof dns_arg, "127.0.0.1:%d", dns.port);
-  snprintf(seed, sizeof seed, "http://h0.demo.test:%d/", web.port);
-}
+static void start_site(void) { demo_site_start(&S, HOSTS, PAGES); }
 
 static void stop_site(void) { fx_stop_all(); }
 
@@ -54,43 +27,10 @@ static char *path_in(char *buf, size_t n, const char *dir, const char *name) {
   return buf;
 }
 
-/* The dedupe keys of the URLs of the output lines with a given status (the
- * generator's lists are normalised; the output has URLs as found). */
-static void urls_with_status(const crawl_out *o, long status, strset *s) {
-  for (size_t i = 0; i < o->n; i++) {
-    if (o->v[i].status != status) continue;
-    char *key = NULL;
-    cr_assert_eq(crawl_url_normalize(o->v[i].url, &key), 0, "output URL does not parse: %s", o->v[i].url);
-    strset_add(s, key);
-    free(key);
-  }
-  strset_sort(s);
-}
-
-static bool key_in(const strset *s, const char *url) {
-  char *key = NULL;
-  if (crawl_url_normalize(url, &key) != 0) return false;
-  bool r = strset_has(s, key);
-  free(key);
-  return r;
-}
-
-static void check_no_duplicates(const crawl_out *o) {
-  strset all = {0};
-  for (size_t i = 0; i < o->n; i++) {
-    char *key = NULL;
-    cr_assert_eq(crawl_url_normalize(o->v[i].url, &key), 0);
-    strset_add(&all, key);
-    free(key);
-  }
-  strset_sort(&all);
-  for (size_t i = 1; i < all.n; i++) cr_assert(strcmp(all.v[i - 1], all.v[i]) != 0, "fetched twice: %s", all.v[i]);
-  strset_free(&all);
-}
+static void check_exact_set(const char *out) { demo_check_output(&S, out); }
 
 /* A full crawl fetches exactly the reachable set: every expected URL, no
  * other, nothing disallowed by robots.txt, each once. */
-static void check_exact_set(const char *out);
 
 Test(crawl, exact_reachable_set, .init = start_site, .fini = stop_site, .timeout = 120) {
   char out[800], stats[800];
@@ -162,37 +102,6 @@ Test(crawl, frontier_pages_to_a_temporary_file, .init = start_site, .fini = stop
   cr_assert_eq(left, 0, "%d files left in TMPDIR after the crawl", left);
 }
 
-static void check_exact_set(const char *out) {
-  char p[800];
-  crawl_out o;
-  cr_assert_eq(crawl_out_read(&o, out), 0);
-  cr_assert_eq(o.bad, 0, "%zu malformed output lines", o.bad);
-  check_no_duplicates(&o);
-
-  strset expected = {0}, exp404 = {0}, disallowed = {0}, got200 = {0}, got404 = {0};
-  cr_assert_eq(strset_read_lines(&expected, path_in(p, sizeof p, site, "expected.txt")), 0);
-  cr_assert_eq(strset_read_lines(&exp404, path_in(p, sizeof p, site, "expected-404.txt")), 0);
-  cr_assert_eq(strset_read_lines(&disallowed, path_in(p, sizeof p, site, "disallowed.txt")), 0);
-  cr_assert(expected.n > PAGES / 2, "the generator expects only %zu pages", expected.n);
-  urls_with_status(&o, 200, &got200);
-  urls_with_status(&o, 404, &got404);
-  size_t missing = strset_missing(&expected, &got200, "expected, not fetched", 10);
-  size_t extra = strset_missing(&got200, &expected, "fetched, not expected", 10);
-  cr_assert(missing == 0 && extra == 0, "%zu expected URLs missing, %zu unexpected ones fetched", missing, extra);
-  missing = strset_missing(&exp404, &got404, "broken link not attempted", 10);
-  extra = strset_missing(&got404, &exp404, "unexpected 404", 10);
-  cr_assert(missing == 0 && extra == 0, "404s: %zu missing, %zu unexpected", missing, extra);
-  for (size_t i = 0; i < o.n; i++)
-    cr_assert(!key_in(&disallowed, o.v[i].url), "fetched a URL robots.txt disallows: %s", o.v[i].url);
-  cr_assert_eq(o.n, got200.n + got404.n, "other outcomes: %zu lines, %zu 200s, %zu 404s", o.n, got200.n, got404.n);
-  strset_free(&expected);
-  strset_free(&exp404);
-  strset_free(&disallowed);
-  strset_free(&got200);
-  strset_free(&got404);
-  crawl_out_free(&o);
-}
-
 /* The page limit is exact; depth and scope limits hold. */
 Test(crawl, limits_and_scope, .init = start_site, .fini = stop_site, .timeout = 120) {
   char out[800];
@@ -226,7 +135,7 @@ Test(crawl, limits_and_scope, .init = start_site, .fini = stop_site, .timeout = 
   /* --resolve instead of a DNS server: the name never reaches a resolver */
   path_in(out, sizeof out, work, "resolve.jsonl");
   char entry[128];
-  snprintf(entry, sizeof entry, "h0.demo.test:%d:127.0.0.1", web.port);
+  snprintf(entry, sizeof entry, "h0.demo.test:%d:127.0.0.1", S.port);
   const char *a5[] = {"--resolve", entry, "--dns-server", "127.0.0.1:9", "--output", out, "--quiet", "--max-pages",
                       "20", seed, NULL};
   cr_assert_eq(crawl_exec(a5, work, 100), 0);
@@ -269,10 +178,10 @@ Test(crawl, kill_and_resume, .init = start_site, .fini = stop_site, .timeout = 1
   crawl_out o;
   cr_assert_eq(crawl_out_read(&o, out), 0);
   cr_assert_eq(o.bad, 0, "%zu malformed lines after kill -9 and resume", o.bad);
-  check_no_duplicates(&o);
+  demo_check_no_duplicates(&o);
   strset expected = {0}, got = {0};
   cr_assert_eq(strset_read_lines(&expected, path_in(p, sizeof p, site, "expected.txt")), 0);
-  urls_with_status(&o, 200, &got);
+  demo_urls_with_status(&o, 200, &got);
   size_t missing = strset_missing(&expected, &got, "lost by the kill", 10);
   cr_assert_eq(missing, 0, "%zu pages never fetched after resume", missing);
   cr_assert(o.n > (size_t)before, "the second run added nothing");
