@@ -706,11 +706,59 @@ static void add_path_key(strbuf *b, const char *path) {
   if (b->len == at) sb_addc(b, '/');
 }
 
-/* The host as the key has it: ASCII lower-cased (IDN names stay as given),
- * trailing dots dropped.  n: how much of host to take. */
+/* Whether libcurl may read host[0..n) as an IPv4 address in one of its
+ * number forms ("127.1", "0x7f.1", "2130706433", "017700000001"): only
+ * digits, hex digits, 'x' and dots. */
+static bool may_be_number(const char *host, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (hex_val((unsigned char)host[i]) < 0 && (host[i] | 0x20) != 'x' && host[i] != '.') return false;
+  return n > 0;
+}
+
+/* host[0..n) as curl renders the host of "http://HOST/": a number it reads
+ * as an IPv4 address becomes dotted decimal.  Appended to b. */
+static void add_as_curl_host(strbuf *b, const char *host, size_t n) {
+  char *url = malloc(n + 9), *h = NULL;
+  CURLU *u = url ? curl_url() : NULL;
+  if (!u) {
+    free(url);
+    b->oom = true;
+    return;
+  }
+  memcpy(url, "http://", 7);
+  memcpy(url + 7, host, n);
+  memcpy(url + 7 + n, "/", 2);
+  if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
+    sb_add(b, h);
+  else
+    sb_addn(b, host, n);
+  curl_free(h);
+  curl_url_cleanup(u);
+  free(url);
+}
+
+/*
+ * The host as the key has it: ASCII lower-cased (IDN names stay as given),
+ * trailing dots dropped.  n: how much of host to take.  libcurl reads a
+ * number as an IPv4 address only without a trailing dot ("127.1." stays a
+ * name, "127.1" is 127.0.0.1), so a number that had one is read again
+ * without it: the key of a key is then itself, and one server one host.
+ */
 static void add_host_key(strbuf *b, const char *host, size_t n) {
+  size_t all = n;
   while (n > 1 && host[n - 1] == '.') n--;
+  size_t at = b->len;
   for (size_t i = 0; i < n; i++) sb_addc(b, lower(host[i]));
+  if (n == all || !may_be_number(host, n) || b->oom) return;
+  char *name = strndup(b->p + at, n);
+  if (!name) {
+    b->oom = true;
+    return;
+  }
+  b->len = at;
+  b->p[at] = '\0';
+  add_as_curl_host(b, name, n);
+  free(name);
 }
 
 /* Appends the host of h's URL; an IPv6 zone goes back inside the brackets

@@ -177,6 +177,21 @@ Test(url, resolve_length_limit, .timeout = 30) {
   free(url);
 }
 
+/* The key of a key is itself, by both paths (direct and curl): a URL
+ * normalised twice must not become a second key for the same resource.
+ * key is url's key. */
+static void check_idempotent(const char *url, const char *key) {
+  for (int d = 1; d >= 0; d--) {
+    char *again = NULL;
+    crawl_url_set_direct(d);
+    int rc = crawl_url_normalize(key, &again);
+    crawl_url_set_direct(true);
+    cr_assert(rc == 0 && again && !strcmp(again, key), "%s path: key of \"%s\" is %s, whose key is %s (rc %d)",
+              d ? "direct" : "curl", url, key, str(again), rc);
+    free(again);
+  }
+}
+
 /* A relative reference against a plain http(s) base, and an absolute one
  * with a plain host, are rendered without curl, and such a URL's key made
  * without it; 30,000 random pairs must come out exactly as curl has them
@@ -233,6 +248,7 @@ Test(url, direct_merge_matches_curl, .timeout = 60) {
       crawl_url_set_direct(true);
       cr_assert(nf == ns && ((!kf && !ks) || (kf && ks && !strcmp(kf, ks))),
                 "pair %d: key of \"%s\": direct %d %s, curl %d %s", i, urls[u], nf, str(kf), ns, str(ks));
+      if (kf) check_idempotent(urls[u], kf);
       free(kf);
       free(ks);
     }
@@ -309,6 +325,54 @@ Test(url, normalize_table, .timeout = 30) {
     else
       cr_assert_null(key, "case %zu: normalize(\"%s\") left %s", i, c->url, key);
     free(key);
+  }
+}
+
+/* Hosts with a trailing dot (the same host for DNS) that are numbers:
+ * libcurl reads a number as an IPv4 address only without the dot, so the
+ * key dropped the dot after curl had read the host as a name: the key of
+ * "http://127.1./a" was "http://127.1/a", whose own key is
+ * "http://127.0.0.1/a" (issue 10, item 5). */
+static const char *const numeric_dotted[][2] = {
+    {"http://127.1./a", "http://127.0.0.1/a"},
+    {"http://0x7f.1./a", "http://127.0.0.1/a"},
+    {"http://2130706433./a", "http://127.0.0.1/a"},
+    {"http://017700000001./a", "http://127.0.0.1/a"},
+    {"http://127.0.0.1./a", "http://127.0.0.1/a"},
+    {"http://127.0.0.1../a", "http://127.0.0.1/a"},
+    {"http://0X7F.0.0.1.:80/a", "http://127.0.0.1/a"},
+    {"https://10.1.:8443/", "https://10.0.0.1:8443/"},
+    {"http://1.2.3.4.5./", "http://1.2.3.4.5/"}, /* not an address: a name */
+    {"http://999.1./", "http://999.1/"},
+};
+
+Test(url, numeric_host_with_trailing_dot, .timeout = 30) {
+  for (size_t i = 0; i < sizeof numeric_dotted / sizeof numeric_dotted[0]; i++) {
+    const char *url = numeric_dotted[i][0], *want = numeric_dotted[i][1];
+    for (int d = 1; d >= 0; d--) {
+      char *key = NULL;
+      crawl_url_set_direct(d);
+      int rc = crawl_url_normalize(url, &key);
+      crawl_url_set_direct(true);
+      cr_assert(rc == 0 && key && !strcmp(key, want), "case %zu (%s path): key of %s is %s, want %s (rc %d)", i,
+                d ? "direct" : "curl", url, str(key), want, rc);
+      check_idempotent(url, key);
+      free(key);
+    }
+    /* one host entry for one server: the host split off is the key's */
+    char *host = NULL, *want_host = NULL;
+    cr_assert_eq(crawl_url_split(url, NULL, &host, NULL, NULL), 0, "case %zu: split(%s)", i, url);
+    cr_assert_eq(crawl_url_split(want, NULL, &want_host, NULL, NULL), 0, "case %zu: split(%s)", i, want);
+    cr_assert_str_eq(host, want_host, "case %zu: host of %s is %s, of %s %s", i, url, host, want, want_host);
+    free(host), free(want_host);
+  }
+  /* an IPv6 literal with a dot after it is no URL: no key, by both paths */
+  for (int d = 1; d >= 0; d--) {
+    char *key = NULL;
+    crawl_url_set_direct(d);
+    int rc = crawl_url_normalize("http://[::1]./a", &key);
+    crawl_url_set_direct(true);
+    cr_assert(rc < 0 && !key, "key of http://[::1]./a: rc %d, %s", rc, str(key));
   }
 }
 
@@ -437,4 +501,51 @@ Test(url, host_in_domain_table, .timeout = 30) {
     cr_assert_eq(got, c->want, "case %zu: host_in_domain(%s, %s) = %d, want %d", i, str(c->host), str(c->domain), got,
                  c->want);
   }
+}
+
+/* ----------------------------------------------------- idempotence */
+
+/* Keys the tables above do not reach: escapes, IDN, ports, empty paths,
+ * dot segments, user info, hosts with dots and escapes. */
+static const char *const more_urls[] = {
+    "http://a%2eb/", "http://A%41/", "http://127%2e1%2e/", "http://h%2E/", "http://h:0080/", "http://h:/",
+    "http://h:80", "https://h:443?q", "http://h/%2e%2e/a", "http://h/a/%2E", "http://h/a/.%2e", "http://h/%2e",
+    "http://h/.%2E/", "http://h/%25", "http://h/%252e", "http://h/%", "http://h/%2", "http://h/a%2f..%2fb",
+    "http://h/%7E%7e", "http://h/?%7e%2E%2f", "http://h/?a=%zz", "http://b%C3%BCcher.de/",
+    "http://b\xc3\xbc" "cher.de./",
+    "http://xn--bcher-kva.de/", "http://u@h/", "http://u:@h/", "http://:@h/", "http://u%40v@h/", "http://u:p%3a@h/",
+    "http://h/a?", "http://h/#", "http://h?q", "http://h/a/..", "http://h/./", "http://h//a/../b",
+    "http://[fe80::1%25eth0]/", "http://[::ffff:127.0.0.1]/", "http://[0:0::1]/", "HTTP://[::1]:0080/x",
+    "http://h/\xff", "http://h/a b/../c", "http://h./?", "http://./", "http://../", "http://0/", "http://0./",
+    "http://0x100000000/", "http://4294967295./", "http://4294967296./", "http://08/", "http://0x./",
+};
+
+static void check_url_idempotent(const char *url) {
+  char *key = NULL;
+  if (crawl_url_normalize(url, &key) == 0) check_idempotent(url, key);
+  free(key);
+}
+
+/* Every URL in the tables (and the URLs they give) normalised twice gives
+ * its key again, by both paths. */
+Test(url, key_of_key_is_itself, .timeout = 60) {
+  for (size_t i = 0; i < sizeof resolve_cases / sizeof resolve_cases[0]; i++) {
+    const resolve_case *c = &resolve_cases[i];
+    const char *urls[3] = {c->base, c->ref, c->want};
+    for (int u = 0; u < 3; u++)
+      if (urls[u]) check_url_idempotent(urls[u]);
+    char *out = NULL;
+    if (crawl_url_resolve(c->base, c->ref, &out) == 0) check_url_idempotent(out);
+    free(out);
+  }
+  for (size_t i = 0; i < sizeof normalize_cases / sizeof normalize_cases[0]; i++) {
+    check_url_idempotent(normalize_cases[i].url);
+    if (normalize_cases[i].want) check_url_idempotent(normalize_cases[i].want);
+  }
+  for (size_t i = 0; i < sizeof same_key / sizeof same_key[0]; i++)
+    for (int u = 0; u < 2; u++) check_url_idempotent(same_key[i][u]);
+  for (size_t i = 0; i < sizeof split_cases / sizeof split_cases[0]; i++) check_url_idempotent(split_cases[i].url);
+  for (size_t i = 0; i < sizeof numeric_dotted / sizeof numeric_dotted[0]; i++)
+    for (int u = 0; u < 2; u++) check_url_idempotent(numeric_dotted[i][u]);
+  for (size_t i = 0; i < sizeof more_urls / sizeof more_urls[0]; i++) check_url_idempotent(more_urls[i]);
 }
