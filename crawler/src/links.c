@@ -6,11 +6,13 @@
  * four weaknesses with hostile pages, handled here:
  *  - its tree builder scans the stack of open elements for most start and
  *    end tags, so deep nesting is quadratic: 10,000 nested <div> take
- *    0.2 s, 100,000 take 20 s.  simplify() first removes start tags
- *    that would nest deeper than NEST_CAP (browsers cap their DOM depth
- *    too; Chromium at 512), keeping every tag that links or directs;
- *  - what that approximate model misses, a budget catches: gumbo allocates
- *    through our allocator, which checks the thread's CPU time and the
+ *    0.2 s, 100,000 take 20 s.  Past NEST_CAP open elements (browsers cap
+ *    their DOM depth too; Chromium at 512) simplify() stops handing gumbo
+ *    the page's structure and hands it only the elements that link or
+ *    direct, in an equivalent form that leaves its tree as it is (see
+ *    "freezing" below): the links are those of the page as it is;
+ *  - what that approximate depth estimate misses, a budget catches: gumbo
+ *    allocates through our allocator, which checks the thread's CPU time and the
  *    memory in use and, past PARSE_CPU_NS or PARSE_MEM_BYTES, longjmps out
  *    of the parse and frees everything gumbo allocated (gumbo keeps no
  *    state elsewhere).  The same path handles malloc failure, which gumbo
@@ -46,7 +48,7 @@
 #include "url.h"
 
 #define LINKS_MAX 100000                      /* URLs kept per page */
-#define NEST_CAP 512                           /* open elements before start tags are dropped */
+#define NEST_CAP 512                           /* open elements past which the prefilter freezes the tree */
 #define NEST_SEARCH 16                         /* how far down an end tag looks for its element */
 #define PARSE_CPU_NS (2ull * 1000000000ull)    /* CPU time one parse may take */
 #define PARSE_MEM_BYTES ((size_t)1 << 30)      /* memory one parse may hold */
@@ -83,9 +85,6 @@ static bool is_raw_text(GumboTag t) {
     return false;
   }
 }
-
-/* Tags kept however deep: those links and robots directives are read from. */
-static bool is_kept(GumboTag t) { return is_void(t) || is_raw_text(t) || t == GUMBO_TAG_A; }
 
 /* HTML's "special" category: an end tag for another element stops there. */
 static bool is_special(GumboTag t) {
@@ -160,16 +159,17 @@ static bool is_formatting(GumboTag t) {
   }
 }
 
-/* ------------------------------------------------- nesting limiter */
+/* ------------------------------------------------- depth estimate */
 
 /*
- * A conservative model of the tree builder's stack of open elements: it
- * pops only what the HTML algorithm certainly pops too (an end tag's element
- * when found near the top, in the scope the algorithm searches; <p>, <li>,
- * <td> ... closed by their successors when on top; formatting elements stay,
- * as text reopens them), so it counts at least as deep as gumbo for
- * ordinary markup.  Adversarial markup can still outrun it; the parse
- * budget covers that.
+ * An estimate of the depth of the tree builder's stack of open elements,
+ * which decides only when the prefilter freezes the tree (see "freezing"):
+ * it pops only what the HTML algorithm certainly pops too (an end tag's
+ * element when found near the top, in the scope the algorithm searches;
+ * <p>, <li>, <td> ... closed by their successors when on top; formatting
+ * elements stay, as text reopens them), so it counts at least as deep as
+ * gumbo for ordinary markup.  Adversarial markup can still outrun it; the
+ * parse budget covers that.  Its errors never change the links.
  */
 typedef struct nest {
   size_t depth;
@@ -179,6 +179,12 @@ typedef struct nest {
   bool foreign[NEST_CAP]; /* in <svg> or <math> content, where <title>, <style> and <script> hold markup */
   bool table[NEST_CAP];   /* in a <table>, where <td>, <tr> ... are elements at all */
 } nest;
+
+/* The depth past which the prefilter stops following the tree (NEST_CAP;
+ * lower only in tests: crawl_links_set_depth_cap). */
+static size_t depth_cap = NEST_CAP;
+
+void crawl_links_set_depth_cap(size_t cap) { depth_cap = cap && cap < NEST_CAP ? cap : NEST_CAP; }
 
 static bool in_foreign(const nest *m) { return m->depth && m->foreign[m->depth - 1]; }
 
@@ -222,7 +228,7 @@ static void close_before(nest *m, GumboTag t) {
 
 static void nest_start(nest *m, GumboTag t, const char *name, size_t len) {
   close_before(m, t);
-  if (is_void(t) || starts_raw_text(m, t) || m->depth == NEST_CAP) return;
+  if (is_void(t) || starts_raw_text(m, t) || m->depth >= depth_cap) return;
   set_entry(m, m->depth, t, name, len);
   m->depth++;
 }
@@ -310,14 +316,42 @@ static size_t tag_end(const char *s, size_t i, size_t n) {
   return UNFINISHED;
 }
 
-/* The length of the comment ("-->", or "--!>" ends it), CDATA section (in
- * foreign content), doctype or bogus comment that starts at at ("<!" or
- * "<?"), within the n bytes left. */
+/*
+ * The length of the comment that starts at at ("<!--"), within the n bytes
+ * left: gumbo's comment states, one byte at a time (a byte of a multibyte
+ * character is "anything else" as the character is).  "<!-->" and
+ * "<!--->" end at once; after that "-->" or "--!>" ends it, but "<!--!>"
+ * does not: the dashes of "<!--" do not count.
+ */
+static size_t comment_len(const char *at, size_t n) {
+  enum { START, START_DASH, TEXT, END_DASH, END, END_BANG } st = START;
+  for (size_t i = 4; i < n; i++) {
+    char c = at[i];
+    switch (st) {
+    case START: st = c == '-' ? START_DASH : TEXT; if (c == '>') return i + 1; break;
+    case START_DASH: st = c == '-' ? END : TEXT; if (c == '>') return i + 1; break;
+    case TEXT: if (c == '-') st = END_DASH; break;
+    case END_DASH: st = c == '-' ? END : TEXT; break;
+    case END:
+      if (c == '>') return i + 1;
+      st = c == '!' ? END_BANG : c == '-' ? END : TEXT;
+      break;
+    case END_BANG:
+      if (c == '>') return i + 1;
+      st = c == '-' ? END_DASH : TEXT;
+      break;
+    }
+  }
+  return n;
+}
+
+/* The length of the comment, CDATA section (in foreign content), doctype
+ * or bogus comment that starts at at ("<!" or "<?"), within the n bytes
+ * left. */
 static size_t markup_len(const nest *m, const char *at, size_t n) {
   const char *e = NULL;
   if (n >= 4 && !memcmp(at, "<!--", 4)) {
-    const char *a = memmem(at + 2, n - 2, "-->", 3), *b = memmem(at + 2, n - 2, "--!>", 4);
-    e = a && (!b || a < b) ? a + 3 : b ? b + 4 : NULL;
+    return comment_len(at, n);
   } else if (in_foreign(m) && n >= 9 && !memcmp(at, "<![CDATA[", 9)) {
     e = memmem(at + 9, n - 9, "]]>", 3);
     e = e ? e + 3 : NULL;
@@ -349,6 +383,172 @@ static size_t name_end(const char *s, size_t i, size_t n) {
 
 static GumboTag tag_of(const char *name, size_t len) {
   return len > 32 ? GUMBO_TAG_UNKNOWN : gumbo_tagn_enum(name, (unsigned)len);
+}
+
+/* ------------------------------------------------ insertion modes */
+
+/*
+ * The tree builder's insertion mode, followed exactly (gumbo 0.10.1's
+ * parser.c) as long as the page stays where that is simple: before and in
+ * the head, and in the body.  A table, select, template, frameset or foreign
+ * content (<svg>, <math>) ends the following: MODE_LOST, for the rest of the
+ * page.  "after body" and "after after body" are MODE_IN_BODY: everything
+ * but whitespace, comments and </html> sends gumbo back to "in body", and
+ * those three change nothing that links depend on.
+ */
+typedef enum mode {
+  MODE_BEFORE_HTML, /* and "initial": the same but for the doctype */
+  MODE_BEFORE_HEAD,
+  MODE_IN_HEAD,
+  MODE_IN_HEAD_NOSCRIPT,
+  MODE_AFTER_HEAD,
+  MODE_IN_BODY,
+  MODE_LOST,
+} mode;
+
+typedef struct modes {
+  mode now;
+  bool frameset_off; /* gumbo's frameset-ok flag is certainly off (it may be off when this is false) */
+} modes;
+
+/* Start tags that turn frameset-ok off when processed "in body" (input
+ * only when not type=hidden: tag[0..len) is the whole tag, and with
+ * "hidden" anywhere in it the flag is left as possibly on). */
+static bool turns_frameset_off(GumboTag t, const char *tag, size_t len) {
+  switch (t) {
+  case GUMBO_TAG_BODY: case GUMBO_TAG_PRE: case GUMBO_TAG_LISTING: case GUMBO_TAG_LI: case GUMBO_TAG_DD:
+  case GUMBO_TAG_DT: case GUMBO_TAG_BUTTON: case GUMBO_TAG_APPLET: case GUMBO_TAG_MARQUEE: case GUMBO_TAG_OBJECT:
+  case GUMBO_TAG_AREA: case GUMBO_TAG_BR: case GUMBO_TAG_EMBED: case GUMBO_TAG_IMG: case GUMBO_TAG_IMAGE:
+  case GUMBO_TAG_KEYGEN: case GUMBO_TAG_WBR: case GUMBO_TAG_HR: case GUMBO_TAG_TEXTAREA: case GUMBO_TAG_XMP:
+  case GUMBO_TAG_IFRAME:
+    return true;
+  case GUMBO_TAG_INPUT:
+    for (size_t i = 0; i + 6 <= len; i++)
+      if (!strncasecmp(tag + i, "hidden", 6)) return false;
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* A start tag "in body": the mode after it. */
+static mode body_start(modes *md, GumboTag t, const char *tag, size_t len) {
+  switch (t) {
+  case GUMBO_TAG_TABLE: case GUMBO_TAG_SELECT: case GUMBO_TAG_TEMPLATE: case GUMBO_TAG_SVG: case GUMBO_TAG_MATH:
+    return MODE_LOST;
+  case GUMBO_TAG_FRAMESET: /* replaces the body unless frameset-ok is off (then it is ignored) */
+    return md->frameset_off ? MODE_IN_BODY : MODE_LOST;
+  default:
+    if (turns_frameset_off(t, tag, len)) md->frameset_off = true;
+    return MODE_IN_BODY;
+  }
+}
+
+/* Tags the head takes ("in head": base, basefont, bgsound, menuitem, link,
+ * meta, title, noframes, style, script). */
+static bool is_head_content(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_BASE: case GUMBO_TAG_BASEFONT: case GUMBO_TAG_BGSOUND: case GUMBO_TAG_MENUITEM:
+  case GUMBO_TAG_LINK: case GUMBO_TAG_META: case GUMBO_TAG_TITLE: case GUMBO_TAG_NOFRAMES:
+  case GUMBO_TAG_STYLE: case GUMBO_TAG_SCRIPT:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The start tag t (the whole tag: tag[0..len)): updates md->now, following
+ * gumbo's "reprocess the token" from mode to mode. */
+static void mode_start(modes *md, GumboTag t, const char *tag, size_t len) {
+  for (;;) {
+    switch (md->now) {
+    case MODE_BEFORE_HTML:
+      md->now = MODE_BEFORE_HEAD;
+      if (t == GUMBO_TAG_HTML) return;
+      continue;
+    case MODE_BEFORE_HEAD:
+      md->now = MODE_IN_HEAD;
+      if (t == GUMBO_TAG_HEAD) return;
+      continue;
+    case MODE_IN_HEAD:
+      if (t == GUMBO_TAG_HTML || t == GUMBO_TAG_HEAD || is_head_content(t)) return;
+      if (t == GUMBO_TAG_NOSCRIPT) md->now = MODE_IN_HEAD_NOSCRIPT;
+      else if (t == GUMBO_TAG_TEMPLATE) md->now = MODE_LOST;
+      else {
+        md->now = MODE_AFTER_HEAD;
+        continue;
+      }
+      return;
+    case MODE_IN_HEAD_NOSCRIPT:
+      if (t == GUMBO_TAG_HTML || t == GUMBO_TAG_BASEFONT || t == GUMBO_TAG_BGSOUND || t == GUMBO_TAG_LINK ||
+          t == GUMBO_TAG_META || t == GUMBO_TAG_NOFRAMES || t == GUMBO_TAG_STYLE || t == GUMBO_TAG_HEAD ||
+          t == GUMBO_TAG_NOSCRIPT)
+        return;
+      md->now = MODE_IN_HEAD;
+      continue;
+    case MODE_AFTER_HEAD:
+      if (t == GUMBO_TAG_HTML || t == GUMBO_TAG_HEAD) return;
+      if (t == GUMBO_TAG_BODY) {
+        md->frameset_off = true;
+        md->now = MODE_IN_BODY;
+      } else if (t == GUMBO_TAG_FRAMESET || t == GUMBO_TAG_TEMPLATE) {
+        md->now = MODE_LOST;
+      } else if (t == GUMBO_TAG_MENUITEM || !is_head_content(t)) { /* menuitem: not among "after head"'s */
+        md->now = MODE_IN_BODY;
+        continue;
+      }
+      return;
+    case MODE_IN_BODY:
+      md->now = body_start(md, t, tag, len);
+      return;
+    case MODE_LOST:
+      return;
+    }
+  }
+}
+
+/* The end tag t: updates md->now. */
+static void mode_end(modes *md, GumboTag t) {
+  bool implies = t == GUMBO_TAG_HEAD || t == GUMBO_TAG_BODY || t == GUMBO_TAG_HTML || t == GUMBO_TAG_BR;
+  for (;;) {
+    switch (md->now) {
+    case MODE_BEFORE_HTML:
+    case MODE_BEFORE_HEAD:
+      if (!implies) return;
+      md->now = md->now == MODE_BEFORE_HTML ? MODE_BEFORE_HEAD : MODE_IN_HEAD;
+      continue;
+    case MODE_IN_HEAD:
+      if (t == GUMBO_TAG_HEAD) md->now = MODE_AFTER_HEAD;
+      if (t != GUMBO_TAG_BODY && t != GUMBO_TAG_HTML && t != GUMBO_TAG_BR) return;
+      md->now = MODE_AFTER_HEAD;
+      continue;
+    case MODE_IN_HEAD_NOSCRIPT:
+      if (t == GUMBO_TAG_NOSCRIPT) md->now = MODE_IN_HEAD;
+      if (t != GUMBO_TAG_BR) return;
+      md->now = MODE_IN_HEAD;
+      continue;
+    case MODE_AFTER_HEAD:
+      if (t == GUMBO_TAG_BODY || t == GUMBO_TAG_HTML || t == GUMBO_TAG_BR) md->now = MODE_IN_BODY;
+      return; /* "in body" changes nothing for an end tag */
+    case MODE_IN_BODY:
+    case MODE_LOST:
+      return;
+    }
+  }
+}
+
+/* Text s[0..n) (in the data state: character references not decoded).
+ * Before the body, its first character that is not whitespace (a NUL is
+ * not) starts the body; in the body, a character that is neither
+ * whitespace nor NUL turns frameset-ok off.  A character reference might
+ * decode to either: where it decides, the mode is lost (and the flag left). */
+static void mode_text(modes *md, const char *s, size_t n) {
+  size_t i = 0;
+  while (i < n && is_space(s[i])) i++;
+  if (i == n || md->now == MODE_LOST) return;
+  if (md->now != MODE_IN_BODY) md->now = s[i] == '&' ? MODE_LOST : MODE_IN_BODY;
+  while (i < n && (is_space(s[i]) || s[i] == '\0')) i++;
+  if (i < n && s[i] != '&' && md->now == MODE_IN_BODY) md->frameset_off = true;
 }
 
 /* ------------------------------------------------ string sets */
@@ -491,14 +691,29 @@ static bool scratch_fit(char **buf, size_t *cap, size_t need) {
 
 typedef struct simplified {
   scratch *sc;
-  char *p; /* sc->out, never longer than the input */
+  char *p; /* sc->out: before freezing never longer than the input, after it a few bytes more a link */
   size_t len;
   char *vals;     /* href and src values moved out, NUL-terminated, back to back; NULL: none moved */
   size_t vals_len;
   bool may_move;  /* the input has no VALUE_MARK byte of its own */
+  bool frozen;    /* past the depth cap: only link elements, as links of a kind (see freezing) */
+  size_t in_len;  /* the input's length: what vals may need at most */
   strset moved;   /* the values in vals, so that equal ones share a placeholder */
 } simplified;
 
+/* Makes room for n more bytes in the output (keeping what is there). */
+static bool reserve(simplified *o, size_t n) {
+  scratch *sc = o->sc;
+  if (o->len + n <= sc->out_cap) return true;
+  size_t cap = sc->out_cap * 2 > o->len + n ? sc->out_cap * 2 : o->len + n;
+  char *p = realloc(sc->out, cap);
+  if (!p) return false;
+  sc->out = o->p = p;
+  sc->out_cap = cap;
+  return true;
+}
+
+/* Appends s[0..n): reserve() made room. */
 static void put(simplified *o, const char *s, size_t n) {
   memcpy(o->p + o->len, s, n);
   o->len += n;
@@ -547,9 +762,9 @@ static bool is_movable(const char *v, size_t n) {
 
 /* Appends the placeholder of v[0..n), moving it to o->vals; false (nothing
  * appended) when the placeholder would be no shorter or memory is short. */
-static bool put_moved(simplified *o, size_t cap, const char *v, size_t n) {
+static bool put_moved(simplified *o, const char *v, size_t n) {
   if (!o->vals) {
-    if (!scratch_fit(&o->sc->vals, &o->sc->vals_cap, cap + 1)) return false;
+    if (!scratch_fit(&o->sc->vals, &o->sc->vals_cap, o->in_len + 1)) return false;
     o->vals = o->sc->vals;
   }
   char *at = o->vals + o->vals_len;
@@ -571,10 +786,9 @@ static bool put_moved(simplified *o, size_t cap, const char *v, size_t n) {
   return true;
 }
 
-/* Appends the tag s[p..end) (name ending at ne, end past its '>'), with
- * its URL values moved out.  The walk is tag_end's. */
-static void put_tag(simplified *o, size_t cap, const char *s, size_t p, size_t ne, size_t end) {
-  put(o, s + p, ne - p);
+/* Appends the attributes of a tag, s[ne..end) (from the end of its name
+ * to past its '>'), with its URL values moved out.  The walk is tag_end's. */
+static void put_attributes(simplified *o, const char *s, size_t ne, size_t end) {
   size_t i = ne;
   while (i < end) {
     if (s[i] == '>' || is_space(s[i]) || s[i] == '/') {
@@ -599,10 +813,16 @@ static void put_tag(simplified *o, size_t cap, const char *s, size_t p, size_t n
     else
       while (ve < end && !is_space(s[ve]) && s[ve] != '>') ve++;
     if (q) o->p[o->len++] = q;
-    if (!(url && ve > vs && is_movable(s + vs, ve - vs) && put_moved(o, cap, s + vs, ve - vs))) put(o, s + vs, ve - vs);
+    if (!(url && ve > vs && is_movable(s + vs, ve - vs) && put_moved(o, s + vs, ve - vs))) put(o, s + vs, ve - vs);
     if (q) o->p[o->len++] = q;
     i = q ? ve + 1 : ve;
   }
+}
+
+/* Appends the tag s[p..end) (name ending at ne). */
+static void put_tag(simplified *o, const char *s, size_t p, size_t ne, size_t end) {
+  put(o, s + p, ne - p);
+  put_attributes(o, s, ne, end);
 }
 
 /* Appends the text s[i..end) shrunk as described above. */
@@ -632,74 +852,177 @@ static void put_text(simplified *o, const char *s, size_t i, size_t end) {
   }
 }
 
-/* Handles the start tag at p; returns where the copy continues (past the
- * contents of a raw text element) and sets *drop if the tag is left out,
- * else *ne and *end to where its name and the tag end. */
-static size_t start_tag(nest *m, const char *s, size_t p, size_t n, bool *drop, size_t *ne_out, size_t *end_out) {
-  size_t ne = name_end(s, p + 1, n), end = tag_end(s, ne, n);
-  if (end == UNFINISHED) return n;
-  *ne_out = ne;
-  *end_out = end;
-  GumboTag t = tag_of(s + p + 1, ne - p - 1);
-  /* A tag with a '<' inside is kept: where the model misreads text as a
-   * tag, dropping it could swallow a real tag, such as </script>. */
-  if (m->depth >= NEST_CAP && !is_kept(t) && !memchr(s + p + 1, '<', end - p - 1)) {
-    *drop = true;
-    return end;
-  }
-  bool raw = starts_raw_text(m, t);
-  nest_start(m, t, s + p + 1, ne - p - 1);
-  if (!raw) return end;
-  return t == GUMBO_TAG_PLAINTEXT ? n : raw_text_end(s, end, n, s + p + 1, ne - p - 1);
-}
+/* One piece of markup at p ('<' and what follows), as gumbo's tokenizer
+ * reads it. */
+typedef enum token_kind {
+  TOKEN_LT,    /* a '<' that is text */
+  TOKEN_OTHER, /* a comment, doctype, CDATA section, "</>", or a tag the input ends in */
+  TOKEN_END,   /* an end tag */
+  TOKEN_START, /* a start tag, with the text of a raw text element */
+} token_kind;
 
-/* Where the markup at p ('<' and what follows) ends; sets *drop for a
- * start tag that would nest too deep, and for a start tag *ne and *end (as
- * start_tag does; they stay 0 otherwise). */
-static size_t markup_end(nest *m, const char *s, size_t p, size_t n, bool *drop, size_t *ne, size_t *end) {
+typedef struct token {
+  token_kind kind;
+  GumboTag tag;
+  size_t ne, end; /* start tag: where its name and the tag end */
+  size_t next;    /* where the markup ends: past a raw text element's text */
+  bool unsure;    /* a script whose text has "<!--": its end, by the escape rules, is not followed */
+} token;
+
+static void read_markup(const nest *m, const char *s, size_t p, size_t n, token *tk) {
+  memset(tk, 0, sizeof *tk);
   char c = p + 1 < n ? s[p + 1] : '\0';
   bool end_tag = c == '/' && p + 2 < n && is_alpha(s[p + 2]);
+  tk->kind = TOKEN_OTHER;
   /* "</" not followed by a letter starts a bogus comment (or "</>",
    * nothing), as "<!" and "<?" do. */
-  if (c == '!' || c == '?' || (c == '/' && !end_tag)) return p + markup_len(m, s + p, n - p);
-  if (end_tag) {
+  if (c == '!' || c == '?' || (c == '/' && !end_tag)) {
+    tk->next = p + markup_len(m, s + p, n - p);
+  } else if (end_tag) {
     size_t ne = name_end(s, p + 2, n), end = tag_end(s, ne, n);
-    nest_end(m, tag_of(s + p + 2, ne - p - 2), s + p + 2, ne - p - 2);
-    return end == UNFINISHED ? n : end;
+    tk->tag = tag_of(s + p + 2, ne - p - 2);
+    tk->ne = ne;
+    tk->kind = end == UNFINISHED ? TOKEN_OTHER : TOKEN_END;
+    tk->next = end == UNFINISHED ? n : end;
+  } else if (!is_alpha(c)) {
+    tk->kind = TOKEN_LT;
+    tk->next = p + 1;
+  } else {
+    size_t ne = name_end(s, p + 1, n), end = tag_end(s, ne, n);
+    tk->next = n; /* a tag the input ends in: the tokenizer drops it */
+    if (end == UNFINISHED) return;
+    tk->kind = TOKEN_START;
+    tk->tag = tag_of(s + p + 1, ne - p - 1);
+    tk->ne = ne;
+    tk->end = tk->next = end;
+    if (!starts_raw_text(m, tk->tag)) return;
+    tk->next = tk->tag == GUMBO_TAG_PLAINTEXT ? n : raw_text_end(s, end, n, s + p + 1, ne - p - 1);
+    tk->unsure = tk->tag == GUMBO_TAG_SCRIPT && memmem(s + end, tk->next - end, "<!--", 4);
   }
-  if (is_alpha(c)) return start_tag(m, s, p, n, drop, ne, end);
-  return p + 1; /* a '<' that is text */
 }
 
-/* The input as gumbo gets it: text shrunk, too deep start tags cut out. */
-static int simplify(const char *s, size_t n, simplified *o, scratch *sc) {
+/*
+ * Freezing.  Past the depth cap, gumbo gets no more of the page's
+ * structure: its tree stays as it was, and only the elements that links
+ * and directives are read from reach it, in a form that changes nothing
+ * else.  That gives the page's links exactly when gumbo, given the page,
+ * would stay "in body" (or after it) to the end, and the prefilter freezes
+ * only there and gives up freezing (the caller starts over without it)
+ * when the page leaves it.  "In body":
+ *  - every <a>, <area>, <iframe>, <link>, <base> and <meta> start tag makes
+ *    an element, in the HTML namespace, with the tag's attributes, whatever
+ *    the stack of open elements holds (<frame> makes none);
+ *  - each is inserted at the end of the document order: as the last child
+ *    of the current node, the deepest open element, which is the last
+ *    element in document order (no foster parenting outside tables; the
+ *    adoption agency algorithm moves a suffix of the document, keeping its
+ *    order).  Elements the tree builder clones (formatting elements
+ *    reopened, or split by the adoption agency) come after their original,
+ *    with its attributes: the same URL again, which deduplication drops;
+ *  - the tokenizer's states follow from the start tags alone (raw text
+ *    elements; no CDATA outside foreign content).
+ * What leaves it: <table>, <select>, <template>, <svg>, <math>, and
+ * <frameset> while frameset-ok is on (it replaces the body and all that
+ * is in it).  What the page does to the stack otherwise (end tags, </body>,
+ * </html>, <form>, <plaintext>, misnested formatting, head elements in the
+ * body) changes where elements go in the tree, never which link elements
+ * there are or their order.
+ *
+ * So once frozen, an <a>, <area> or <iframe> becomes a <link> whose first
+ * attribute, VALUE_MARK and the element's name, says what it stands for
+ * (a <link> "in body" is inserted and closed at once, wherever), followed
+ * by the tag's own attributes; <link>, <base> and <meta> stay as they are;
+ * the rest, text included, is left out.  A page holding VALUE_MARK itself
+ * is never frozen, so such an attribute is always the prefilter's.
+ */
+#define FREEZE_AGAIN 1 /* simplify: the page left "in body" after freezing; start over without */
+
+/* The name a link element takes when frozen, NULL for a tag kept as it is. */
+static const char *frozen_as(GumboTag t) {
+  switch (t) {
+  case GUMBO_TAG_A: return VALUE_MARK "a";
+  case GUMBO_TAG_AREA: return VALUE_MARK "area";
+  case GUMBO_TAG_IFRAME: return VALUE_MARK "iframe";
+  default: return NULL;
+  }
+}
+
+/* The markup tk at p, once frozen: 0, FREEZE_AGAIN or -ENOMEM. */
+static int put_frozen(simplified *o, modes *md, const char *s, size_t p, const token *tk) {
+  if (tk->kind == TOKEN_LT) mode_text(md, "<", 1);
+  if (tk->kind != TOKEN_START) return 0;
+  md->now = body_start(md, tk->tag, s + p, tk->end - p);
+  if (md->now != MODE_IN_BODY || tk->unsure) return FREEZE_AGAIN;
+  const char *as = frozen_as(tk->tag);
+  bool kept = tk->tag == GUMBO_TAG_LINK || tk->tag == GUMBO_TAG_BASE || tk->tag == GUMBO_TAG_META;
+  if (!as && !kept) return 0;
+  if (!reserve(o, tk->end - p + 16)) return -ENOMEM;
+  if (kept) {
+    put_tag(o, s, p, tk->ne, tk->end);
+  } else {
+    put(o, "<link ", 6);
+    put(o, as, strlen(as));
+    put_attributes(o, s, tk->ne, tk->end);
+  }
+  return 0;
+}
+
+/* The markup tk at p, as it is (but for moved values), following the
+ * insertion mode and the depth; freezes when it is time.  0 or -ENOMEM. */
+static int put_markup(simplified *o, modes *md, nest *m, bool may_freeze, const char *s, size_t p,
+                      const token *tk) {
+  if (!reserve(o, tk->next - p)) return -ENOMEM;
+  if (tk->kind == TOKEN_LT) mode_text(md, "<", 1);
+  if (tk->kind == TOKEN_END) {
+    nest_end(m, tk->tag, s + p + 2, tk->ne - p - 2);
+    mode_end(md, tk->tag);
+  }
+  if (tk->kind != TOKEN_START) {
+    put(o, s + p, tk->next - p);
+    return 0;
+  }
+  nest_start(m, tk->tag, s + p + 1, tk->ne - p - 1);
+  mode_start(md, tk->tag, s + p, tk->end - p);
+  if (tk->unsure) md->now = MODE_LOST;
+  put_tag(o, s, p, tk->ne, tk->end);
+  put(o, s + tk->end, tk->next - tk->end);
+  if (may_freeze && md->now == MODE_IN_BODY && m->depth >= depth_cap) o->frozen = true;
+  return 0;
+}
+
+/* The input as gumbo gets it: text shrunk, and past the depth cap (with
+ * may_freeze) frozen.  0, FREEZE_AGAIN or -ENOMEM. */
+static int simplify(const char *s, size_t n, simplified *o, scratch *sc, bool may_freeze) {
   nest *m = &sc->m; /* entries are written before they are read: no zeroing */
   m->depth = 0;
   memset(o, 0, sizeof *o);
   o->sc = sc;
+  o->in_len = n;
   if (!scratch_fit(&sc->out, &sc->out_cap, n ? n : 1)) return -ENOMEM;
   o->p = sc->out;
   o->may_move = !has_mark(s, n);
+  may_freeze = may_freeze && o->may_move;
+  modes md = {.now = MODE_BEFORE_HTML};
   size_t i = 0;
-  while (i < n) {
+  int rc = 0;
+  while (i < n && !rc) {
     const char *lt = memchr(s + i, '<', n - i);
     size_t p = lt ? (size_t)(lt - s) : n;
-    put_text(o, s, i, p);
-    if (p == n) break;
-    bool drop = false;
-    size_t ne = 0, end = 0;
-    size_t next = markup_end(m, s, p, n, &drop, &ne, &end);
-    if (!drop && end) {
-      put_tag(o, n, s, p, ne, end);
-      put(o, s + end, next - end);
-    } else if (!drop) {
-      put(o, s + p, next - p);
+    mode_text(&md, s + i, p - i);
+    if (!o->frozen && !reserve(o, p - i)) {
+      rc = -ENOMEM;
+      break;
     }
-    i = next;
+    if (!o->frozen) put_text(o, s, i, p);
+    if (p == n) break;
+    token tk;
+    read_markup(m, s, p, n, &tk);
+    rc = o->frozen ? put_frozen(o, &md, s, p, &tk) : put_markup(o, &md, m, may_freeze, s, p, &tk);
+    i = tk.next;
   }
   free(o->moved.slot);
   o->moved = (strset){0};
-  return 0;
+  return rc;
 }
 
 /* ------------------------------------------------ budgeted allocation */
@@ -936,6 +1259,7 @@ static const char *attr(const GumboNode *el, const char *name) {
 typedef struct moved_values {
   const char *p;
   size_t len;
+  bool frozen; /* the prefilter froze the page: its <link>s may stand for other elements */
 } moved_values;
 
 /* An href or src attribute, its value put back if it was moved out.  The
@@ -982,9 +1306,25 @@ static bool is_navigational_link(const char *rel) {
          has_token(rel, REL_SEPS, "canonical");
 }
 
+/* What a frozen page's <link> stands for (see freezing): its first
+ * attribute's name, VALUE_MARK and the element's; GUMBO_TAG_LINK if none. */
+static GumboTag stands_for(const GumboNode *el, const moved_values *mv) {
+  const GumboVector *attrs = &el->v.element.attributes;
+  if (!mv->frozen || !attrs->length) return GUMBO_TAG_LINK;
+  const char *name = ((const GumboAttribute *)attrs->data[0])->name;
+  if (strncmp(name, VALUE_MARK, VALUE_MARK_LEN)) return GUMBO_TAG_LINK;
+  name += VALUE_MARK_LEN;
+  return !strcmp(name, "a") ? GUMBO_TAG_A : !strcmp(name, "area") ? GUMBO_TAG_AREA : GUMBO_TAG_IFRAME;
+}
+
 /* The URL attribute of a link-bearing element, NULL for others. */
 static const char *link_of(const GumboNode *el, const moved_values *mv) {
   const GumboElement *e = &el->v.element;
+  if (is_html(el, GUMBO_TAG_LINK)) {
+    GumboTag t = stands_for(el, mv);
+    if (t == GUMBO_TAG_A || t == GUMBO_TAG_AREA) return url_attr(el, "href", mv);
+    if (t == GUMBO_TAG_IFRAME) return url_attr(el, "src", mv);
+  }
   if (e->tag == GUMBO_TAG_A && (e->tag_namespace == GUMBO_NAMESPACE_HTML || e->tag_namespace == GUMBO_NAMESPACE_SVG))
     return url_attr(el, "href", mv);
   if (is_html(el, GUMBO_TAG_AREA)) return url_attr(el, "href", mv);
@@ -1121,7 +1461,8 @@ static int extract_from(const char *html, size_t len, const char *page_url, cons
   simplified in = {0};
   scratch *sc = exact ? NULL : scratch_take();
   if (!exact && !sc) return -ENOMEM;
-  int rc = exact ? 0 : simplify(html, len, &in, sc);
+  int rc = exact ? 0 : simplify(html, len, &in, sc, true);
+  if (rc == FREEZE_AGAIN) rc = simplify(html, len, &in, sc, false);
   if (rc) {
     scratch_give(sc);
     return rc;
@@ -1129,7 +1470,7 @@ static int extract_from(const char *html, size_t len, const char *page_url, cons
   arena a;
   arena_init(&a);
   GumboOutput *g = exact ? parse(&a, html, len) : parse(&a, in.p, in.len);
-  moved_values mv = {in.vals, in.vals_len};
+  moved_values mv = {in.vals, in.vals_len, in.frozen};
   rc = g ? extract(g->document, &mv, page_url, agent, out) : a.why;
   arena_release(&a);
   scratch_give(sc);

@@ -40,10 +40,13 @@ typedef struct crawl_links {
  *  - URLs are deduplicated by exact string, in document order, at most
  *    100,000 per page.
  *  - Before parsing, text is shrunk to what the tree builder looks at
- *    (per run: one whitespace byte, one other), and start tags nested
- *    deeper than 512 open elements are dropped (those of links, base and
- *    meta never are); a parse that takes over 2 s of CPU time or 1 GiB of
- *    memory is abandoned: gumbo's tree builder is quadratic in depth.
+ *    (per run: one whitespace byte, one other), and past 512 open elements
+ *    in the body the parser gets only the link, base and meta elements
+ *    (gumbo's tree builder is quadratic in depth): the links are the same
+ *    as those of the page parsed as it is.  A page that has a table,
+ *    select, template, <svg> or <math> (or a frameset that could replace
+ *    the body) before or in that depth is parsed whole; a parse that takes
+ *    over 2 s of CPU time or 1 GiB of memory is abandoned.
  * Errors: -ENOMEM; -ETIMEDOUT for a parse abandoned for time; -EPROTO when
  * gumbo failed one of its own assertions on the page (the parse is
  * abandoned, not the process; glibc still prints the assertion); -EINVAL
@@ -55,5 +58,9 @@ int crawl_links_extract(const char *html, size_t len, const char *page_url, cons
 int crawl_links_extract_exact(const char *html, size_t len, const char *page_url, const char *agent,
                               crawl_links *out);
 void crawl_links_free(crawl_links *l);
+/* For tests: the nesting depth at which the prefilter stops following the
+ * page's tree (default and maximum 512; 0 restores the default).  Not
+ * thread-safe: set it before extracting. */
+void crawl_links_set_depth_cap(size_t cap);
 
 #endif

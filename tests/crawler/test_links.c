@@ -258,18 +258,73 @@ static void same_links(const char *doc, size_t len, uint64_t k) {
   crawl_links_free(&b);
 }
 
+/* Appends a random piece to doc (len bytes so far, cap in all); the new length. */
+static size_t add_piece(char *doc, size_t len, size_t cap, const char *const *set, size_t n, uint64_t *seed) {
+  const char *p = set[next_rand(seed) % n];
+  int w = snprintf(doc + len, cap - len, p, (int)(next_rand(seed) % 100));
+  return len + (size_t)w;
+}
+
+/* A document of 1 to 120 random pieces. */
+static size_t random_doc(char *doc, size_t cap, uint64_t *seed) {
+  size_t len = 0, count = 1 + next_rand(seed) % 120;
+  for (size_t i = 0; i < count && len < cap - 64; i++)
+    len = add_piece(doc, len, cap, pieces, sizeof pieces / sizeof pieces[0], seed);
+  return len;
+}
+
 Test(links, prefilter_matches_exact_parse, .timeout = 300) {
   uint64_t seed = 0x9e3779b97f4a7c15ull;
   char doc[8192];
   for (uint64_t k = 0; k < 20000; k++) {
-    size_t len = 0, count = 1 + next_rand(&seed) % 120;
-    for (size_t i = 0; i < count && len < sizeof doc - 64; i++) {
-      const char *p = pieces[next_rand(&seed) % (sizeof pieces / sizeof pieces[0])];
-      int w = snprintf(doc + len, sizeof doc - len, p, (int)(next_rand(&seed) % 100));
-      len += (size_t)w;
-    }
+    size_t len = random_doc(doc, sizeof doc, &seed);
     same_links(doc, len, k);
   }
+}
+
+/* The same with the depth cap at 1 to 8, so that almost every document
+ * crosses it somewhere (before, inside or after its head, in text, tables,
+ * foreign content...): whatever the cap, the links are the same. */
+Test(links, prefilter_matches_exact_parse_low_cap, .timeout = 300) {
+  uint64_t seed = 0x2545f4914f6cdd1dull;
+  char doc[8192];
+  for (uint64_t k = 0; k < 20000; k++) {
+    size_t len = random_doc(doc, sizeof doc, &seed);
+    crawl_links_set_depth_cap(1 + k % 8);
+    same_links(doc, len, k);
+  }
+  crawl_links_set_depth_cap(0);
+}
+
+/* Markup that builds the stack of open elements up (or, for the few end
+ * tags and text among them, not quite). */
+static const char *const openers[] = {
+    "<div>", "<span>", "<b>", "<i>", "<ul>", "<x-y>", "<em>", "<section>", "<center>", "<font>", "<nobr>",
+    "<button>", "<object>", "<a href=o%d>", "<p>", "<li>", "<dd>", "<form>", "<h2>", "<noscript>", "<option>",
+    "<pre>", "</p>", "</b>", "</div>", "</x-z>", "x", " ", "<br>", "</form>",
+};
+
+/* At the real cap (512): documents that nest past it, either a deep
+ * prefix then random pieces, or openers and pieces mixed. */
+Test(links, prefilter_matches_exact_parse_past_cap, .timeout = 300) {
+  uint64_t seed = 0x853c49e6748fea9bull;
+  size_t cap = 32768, no = sizeof openers / sizeof openers[0], np = sizeof pieces / sizeof pieces[0];
+  char *doc = malloc(cap);
+  cr_assert_not_null(doc);
+  for (uint64_t k = 0; k < 1500; k++) {
+    size_t len = 0, deep = 520 + next_rand(&seed) % 400;
+    bool mixed = k % 2;
+    for (size_t i = 0; i < deep; i++) {
+      bool opener = !mixed || next_rand(&seed) % 10 < 8;
+      /* the prefix proper: the 13 openers that always nest */
+      len = opener ? add_piece(doc, len, cap, openers, mixed ? no : 13, &seed)
+                   : add_piece(doc, len, cap, pieces, np, &seed);
+    }
+    size_t tail = 1 + next_rand(&seed) % 60;
+    for (size_t i = 0; i < tail && len < cap - 64; i++) len = add_piece(doc, len, cap, pieces, np, &seed);
+    same_links(doc, len, k);
+  }
+  free(doc);
 }
 
 /* Debian's gumbo asserts on some hostile markup; the parse is abandoned
@@ -319,7 +374,7 @@ static char *repeat(const char *unit, size_t count, const char *tail, size_t *le
 typedef struct nesting_case {
   const char *unit;
   size_t count;
-  bool link_kept; /* whether the link after the nesting must survive */
+  bool link_kept; /* whether the link after the nesting must survive (as in the exact parse) */
 } nesting_case;
 
 /* Deep nesting the tree builder would take minutes over. */
@@ -335,9 +390,12 @@ static const nesting_case nesting_cases[] = {
     {"<x><div></x>", 50000, true},
     {"<form><div></form>", 50000, true},
     {"<svg><g>", 50000, true},
-    /* Past the depth cap <svg> is dropped, so the next <title> is HTML's,
-     * whose text runs to the end: the page reads differently that deep. */
-    {"<svg><title><div>", 30000, false},
+    /* foreign content is never frozen (gumbo nests it in linear time) */
+    {"<svg><title><div>", 30000, true},
+    /* text before the nesting and in it, <frameset> in the nesting (ignored:
+     * the text turned frameset-ok off) */
+    {"x<div><frameset>", 50000, true},
+    {"<div><a href=/x>y</a><img>", 30000, true},
 };
 
 Test(links, deep_nesting, .timeout = 300) {
@@ -355,6 +413,31 @@ Test(links, deep_nesting, .timeout = 300) {
     crawl_links_free(&l);
     free(html);
   }
+}
+
+/* Issue 10, item 8: past 600 nested <div>s the <frameset> is past the
+ * depth cap, but gumbo still takes it (frameset-ok holds: nothing before it
+ * turned it off), and it replaces the body: the page has no links.  The
+ * prefilter found the body's two. */
+Test(links, frameset_past_depth_cap, .timeout = 30) {
+  size_t len;
+  char *html = repeat("<div>", 600, "<a href=c><frameset><a href=deep>", &len);
+  crawl_links a, b;
+  cr_assert_eq(crawl_links_extract_exact(html, len, PAGE, AGENT, &b), 0);
+  cr_assert_eq(b.n, 0, "the exact parse found %zu links", b.n);
+  cr_assert_eq(crawl_links_extract(html, len, PAGE, AGENT, &a), 0);
+  cr_assert_eq(a.n, 0, "the prefilter found %zu links (the first: %s), the exact parse none", a.n,
+               a.n ? a.urls[0] : "-");
+  crawl_links_free(&a);
+  crawl_links_free(&b);
+  free(html);
+  /* with text before it, frameset-ok is off: the <frameset> is ignored */
+  html = repeat("<div>", 600, "x<a href=c><frameset><a href=deep>", &len);
+  same_links(html, len, 0);
+  cr_assert_eq(crawl_links_extract(html, len, PAGE, AGENT, &a), 0);
+  cr_assert_eq(a.n, 2);
+  crawl_links_free(&a);
+  free(html);
 }
 
 /* A megabyte-long href is no URL; a megabyte-long other attribute is fine. */
