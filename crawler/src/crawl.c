@@ -805,6 +805,7 @@ static int robots_chunk(void *user, const char *data, size_t len) {
 }
 
 static void do_robots(host *h) {
+  uint64_t started = sp_now_ns();
   char url[700];
   snprintf(url, sizeof url, "%s/robots.txt", h->key);
   sp_http_request q;
@@ -865,6 +866,9 @@ static void do_robots(host *h) {
     double cd = rules ? crawl_robots_crawl_delay(rules) : -1;
     if (cd > MAX_CRAWL_DELAY_S) cd = MAX_CRAWL_DELAY_S;
     if (cd > 0 && (uint64_t)(cd * 1e9) > h->delay_ns) h->delay_ns = (uint64_t)(cd * 1e9);
+    /* robots.txt was a request too: the first page waits the delay it
+     * asks for from when robots.txt was asked for. */
+    if (started + h->delay_ns > h->next_ns) h->next_ns = started + h->delay_ns;
     h->robots_state = ROBOTS_READY;
   }
   transfer_done(h);

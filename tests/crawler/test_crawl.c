@@ -349,15 +349,17 @@ Test(crawl, politeness_at_the_server, .timeout = 120) {
   cr_assert(atomic_load(&pol_max) >= 2, "only %d connection with --per-host 5: no parallelism", atomic_load(&pol_max));
   pol_crawl("4", "0.03", "delay");
   /* Measured at the server, so with the jitter of the way there (the first
-   * request also opens the connection): no two requests in a burst, and
-   * on average at least the delay apart. */
+   * request also opens the connection): no two requests in a burst, from
+   * robots.txt to the first page on, and all of them spread over at least
+   * every gap but what the first request's connection setup can take off
+   * (20 ms: less than one gap, so one missing gap shows). */
   int n = atomic_load(&pol_requests);
   cr_assert(n == 62, "%d requests (robots.txt, /, 60 pages)", n);
-  for (int i = 2; i < n && i < 4096; i++)
+  for (int i = 1; i < n && i < 4096; i++)
     cr_assert(pol_arrivals[i] - pol_arrivals[i - 1] >= MS(10), "requests %d and %d %.1f ms apart with --delay 0.03",
               i - 1, i, (double)(pol_arrivals[i] - pol_arrivals[i - 1]) / 1e6);
   uint64_t span = pol_arrivals[n - 1] - pol_arrivals[0];
-  cr_assert(span >= (uint64_t)(n - 1) * MS(30) * 95 / 100, "%d requests within %.0f ms with --delay 0.03", n,
+  cr_assert(span + MS(20) >= (uint64_t)(n - 1) * MS(30), "%d requests within %.0f ms with --delay 0.03", n,
             (double)span / 1e6);
 
   sp_cancel(srv);
