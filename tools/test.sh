@@ -73,6 +73,33 @@ setup() {
   bash "$root/tools/setup.sh"
 }
 
+# warcio (npm) reads back the WARC files the tests write: an independent
+# reader, which CI requires.  Installed once here, into $SPINDLE_NPM_DIR
+# (default /tmp/spindle-npm) with the marker the tests look for
+# (tests/crawler/crawl_harness.c), so that a registry that cannot be
+# reached ends the run at once with npm's reason, rather than each WARC
+# test waiting for npm to give up.  The same npm flags as the tests'.
+warcio_preflight() {
+  local dir=${SPINDLE_NPM_DIR:-/tmp/spindle-npm}
+  [ -f "$dir/.spindle-warcio-installed" ] && return 0
+  say "warcio: npm install --prefix $dir warcio@2"
+  mkdir -p "$dir"
+  if ! command -v npm >/dev/null; then
+    echo "test.sh: error: npm is not installed; the WARC tests read their files with warcio (npm)" >&2
+    return 1
+  fi
+  if ! npm install --prefix "$dir" warcio@2 --no-audit --no-fund --fetch-retries=0 --fetch-timeout=30000 \
+    >"$dir/npm-install.log" 2>&1; then
+    echo "test.sh: error: cannot install warcio from the npm registry, which the WARC tests need" \
+      "to read back spindle's WARC files; npm said:" >&2
+    grep -E 'npm (ERR|error)' "$dir/npm-install.log" | head -n 5 >&2 || tail -n 5 "$dir/npm-install.log" >&2
+    cp "$dir/npm-install.log" "$dir/.spindle-warcio-failed"
+    return 1
+  fi
+  rm -f "$dir/.spindle-warcio-failed"
+  touch "$dir/.spindle-warcio-installed"
+}
+
 # TSan of GCC 12 aborts with "FATAL: ThreadSanitizer: unexpected memory
 # mapping" when the kernel places mappings where its shadow layout does not
 # expect them, as kernels with high mmap randomisation (vm.mmap_rnd_bits > 28)
@@ -207,6 +234,7 @@ main() {
   parse_args "$@"
   local kind status=0
   setup
+  warcio_preflight || return 1
   print_environment
   for kind in "${builds[@]}"; do
     run_build "$kind" || status=1

@@ -259,6 +259,13 @@ static void tail_into(const char *path, char *err, size_t n) {
   fclose(f);
 }
 
+/* npm gives up on an unreachable registry after one try and 30 s, not
+ * after its default retries (about 71 s a test); tools/test.sh uses the
+ * same flags. */
+#define WARCIO_NPM_FLAGS "--no-audit --no-fund --fetch-retries=0 --fetch-timeout=30000"
+/* How long a failed install is remembered: one test run. */
+#define WARCIO_RETRY_AFTER_S 600
+
 int warcio_ensure(char *err, size_t n) {
   err[0] = '\0';
   if (!have_command("node")) {
@@ -281,25 +288,41 @@ int warcio_ensure(char *err, size_t n) {
   }
   /* A marker written after npm succeeded: an install killed half way
    * leaves node_modules behind, but not the marker. */
-  char marker[600];
+  char marker[600], failed[600];
   snprintf(marker, sizeof marker, "%s/.spindle-warcio-installed", dir);
+  snprintf(failed, sizeof failed, "%s/.spindle-warcio-failed", dir);
   int rc = 0;
-  if (access(marker, R_OK) != 0) {
+  struct stat st_failed;
+  if (access(marker, R_OK) != 0 && stat(failed, &st_failed) == 0 &&
+      time(NULL) - st_failed.st_mtime < WARCIO_RETRY_AFTER_S) {
+    /* npm failed a moment ago (tools/test.sh, or another test of this
+     * run): say why at once rather than wait for it to fail again. */
+    snprintf(err, n, "warcio could not be installed a moment ago (npm is tried again after %d s): ",
+             WARCIO_RETRY_AFTER_S);
+    tail_into(failed, err, n);
+    rc = -1;
+  } else if (access(marker, R_OK) != 0) {
     if (!have_command("npm")) {
       snprintf(err, n, "npm is not installed: `bash tools/setup.sh` installs nodejs and npm");
       rc = -1;
     } else {
       char cmd[1400];
-      snprintf(cmd, sizeof cmd,
-               "npm install --prefix '%s' warcio@2 --no-audit --no-fund >'%s/npm-install.log' 2>&1", dir, dir);
+      snprintf(cmd, sizeof cmd, "npm install --prefix '%s' warcio@2 " WARCIO_NPM_FLAGS " >'%s/npm-install.log' 2>&1",
+               dir, dir);
       int st = system(cmd);
       if (st != 0) {
         snprintf(err, n, "npm install warcio@2 into %s failed (exit status %d); its output ends:\n", dir,
                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         snprintf(p, sizeof p, "%s/npm-install.log", dir);
         tail_into(p, err, n);
+        FILE *f = fopen(failed, "w");
+        if (f) {
+          fputs(err, f);
+          fclose(f);
+        }
         rc = -1;
       } else {
+        unlink(failed);
         int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
           snprintf(err, n, "open %s: %s", marker, strerror(errno));

@@ -59,7 +59,9 @@ long count_lines(const char *path);
  * warcio_ensure, which installs warcio@2 there unless it is (once per
  * machine, under a lock, as test processes may get there at once).
  * 0, or -1 with why (node or npm missing, npm failed: its output's tail)
- * in err. */
+ * in err.  A failed install is remembered for 10 minutes
+ * ($SPINDLE_NPM_DIR/.spindle-warcio-failed), so that the tests of one run
+ * fail at once with its reason instead of each waiting for npm. */
 const char *warcio_npm_dir(void);
 int warcio_ensure(char *err, size_t n);
 
