@@ -131,8 +131,8 @@ typedef struct sp_http_response {
  * failure returns its negated errno the same way.  A host name whose lookup
  * cannot open its socket returns the same codes (see sp_resolve), with
  * "could not resolve HOST: the process ran out of file descriptors ...".
- * Nothing was sent in either case: the same request may be tried again once
- * descriptors are free.
+ * That hop sent nothing (earlier hops of a redirect chain did): the request
+ * may be tried again once descriptors are free.
  */
 int sp_http_fetch(const sp_http_request *req, sp_http_response *resp);
 
