@@ -622,6 +622,17 @@ static int resolve_with_curl(const crawl_url_base *base, const char *r, const ch
   return rc;
 }
 
+/* Whether a resolved URL may be fetched: not longer than CRAWL_URL_MAX, and
+ * no control character or space.  prepare() encoded those in the path and
+ * query, but the authority is curl's, and libcurl 7.88 takes a DEL in the
+ * host of "http:/\x7fb/x" (one slash), giving a URL it refuses itself. */
+static bool is_usable(const char *u) {
+  size_t n = 0;
+  for (; u[n]; n++)
+    if ((unsigned char)u[n] <= 0x20 || (unsigned char)u[n] == 0x7f) return false;
+  return n <= CRAWL_URL_MAX;
+}
+
 /* Resolves the prepared r against base (may be NULL) into *out.  A copy of
  * the parsed base costs a few string copies; parsing it again, far more. */
 static int resolve_prepared(const crawl_url_base *base, const char *r, char **out) {
@@ -641,7 +652,7 @@ static int resolve_prepared(const crawl_url_base *base, const char *r, char **ou
     rc = merged ? render_merged(base, merged, &u) : render_absolute(r, sn, &u);
   if (rc > 0) rc = resolve_with_curl(base, r, merged, &u);
   free(merged);
-  if (!rc && strlen(u) > CRAWL_URL_MAX) rc = -EINVAL;
+  if (!rc && !is_usable(u)) rc = -EINVAL;
   if (!rc) *out = u;
   else free(u);
   return rc;

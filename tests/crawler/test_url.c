@@ -113,6 +113,12 @@ static const resolve_case resolve_cases[] = {
     {"http://a/b?q#frag", "", SKIP, NULL},
     {NULL, "http://example.com", 0, "http://example.com/"},
     {NULL, "g", BAD, NULL},
+    /* a control character in the host (found by fuzz_url: with one slash
+     * libcurl took it, and the URL it gave had no key) */
+    {NULL, "http:/\x7f" "b/x", BAD, NULL},
+    {NULL, "http:/\x7f\xff\xff\xff/u:p%3e@h\xff/", BAD, NULL},
+    {NULL, "http://a\x7f" "b/x", BAD, NULL},
+    {NULL, "https:/a\x01" "b/", BAD, NULL},
     {RFC_BASE, "https:g", BAD, NULL},
     {RFC_BASE, "http://exa mple.com/", BAD, NULL},
     {RFC_BASE, "http://h:99999/", BAD, NULL},
@@ -132,6 +138,9 @@ Test(url, resolve_table, .timeout = 30) {
                 str(out), c->want);
     else
       cr_assert_null(out, "case %zu: resolve(%s, \"%s\") left %s", i, str(c->base), c->ref, out);
+    char *key = NULL;
+    if (!rc) cr_assert_eq(crawl_url_normalize(out, &key), 0, "case %zu: %s has no key", i, out);
+    free(key);
     free(out);
   }
 }
