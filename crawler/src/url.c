@@ -384,6 +384,13 @@ static int set_ref_with_query(CURLU *h, bool have_base, const char *r) {
   return cr == CURLUE_OK ? 0 : curl_err(cr);
 }
 
+/* Whether host, as libcurl holds it (escapes decoded, an IPv6 zone apart),
+ * may be a host: no '%' left.  libcurl 7.88 decodes a host's escapes once
+ * and takes what is left, so "%257a" became "%7a", and the URL with that
+ * host became "z" the next time (a key that was not its own key).  The
+ * URL Standard refuses a '%' in a decoded host; so does the crawler. */
+static bool is_usable_host(const char *host) { return !strchr(host, '%'); }
+
 /* A part of h (curl_free'd by the caller), NULL when absent; false only
  * out of memory. */
 static bool part_of(CURLU *h, CURLUPart what, char **out) {
@@ -416,6 +423,7 @@ static int render_url(CURLU *h, char **out) {
             part_of(h, CURLUPART_PATH, &path) & part_of(h, CURLUPART_QUERY, &query);
   int rc = ok ? 0 : -ENOMEM;
   *out = NULL;
+  if (!rc && host && !is_usable_host(host)) rc = -EINVAL;
   if (!rc && (user || pass || zone || !scheme || !host || !path || !is_plain_host(host, strlen(host)))) {
     char *u = NULL;
     CURLUcode cr = curl_url_get(h, CURLUPART_URL, &u, 0);
@@ -794,6 +802,7 @@ static int add_authority(strbuf *b, CURLU *h, const char *scheme) {
   if (!rc) rc = get_part(h, CURLUPART_HOST, 0, &host);
   if (!rc) rc = get_part(h, CURLUPART_ZONEID, 0, &zone);
   if (!rc) rc = get_part(h, CURLUPART_PORT, 0, &port);
+  if (!rc && host && !is_usable_host(host)) rc = -EINVAL;
   if (!rc && user) {
     add_pct_normalized(b, user);
     if (pass) sb_addc(b, ':'), add_pct_normalized(b, pass);
@@ -875,6 +884,10 @@ static int split_host(CURLU *h, char **out) {
   char *host;
   int rc = get_part(h, CURLUPART_HOST, 0, &host);
   if (rc || !host) return rc ? rc : -EINVAL;
+  if (!is_usable_host(host)) {
+    free(host);
+    return -EINVAL;
+  }
   strbuf b = {0};
   if (host[0] == '[') {
     size_t n = strlen(host);

@@ -119,6 +119,12 @@ static const resolve_case resolve_cases[] = {
     {NULL, "http:/\x7f\xff\xff\xff/u:p%3e@h\xff/", BAD, NULL},
     {NULL, "http://a\x7f" "b/x", BAD, NULL},
     {NULL, "https:/a\x01" "b/", BAD, NULL},
+    /* a host that still has a '%' once decoded (found by fuzz_url: its key
+     * "http://%7a/" had the key "http://z/") */
+    {RFC_BASE, "//%257a?x", BAD, NULL},
+    {NULL, "http://%257a/", BAD, NULL},
+    {NULL, "http://a%25b/", BAD, NULL},
+    {NULL, "http://a%2eb/", 0, "http://a.b/"},
     {RFC_BASE, "https:g", BAD, NULL},
     {RFC_BASE, "http://exa mple.com/", BAD, NULL},
     {RFC_BASE, "http://h:99999/", BAD, NULL},
@@ -319,6 +325,9 @@ static const normalize_case normalize_cases[] = {
     {"/relative/path", BAD, NULL},
     {"", BAD, NULL},
     {"http://", BAD, NULL},
+    {"http://%257a/", BAD, NULL},
+    {"http://h%25/", BAD, NULL},
+    {"http://a%2eb/", 0, "http://a.b/"},
 };
 
 Test(url, normalize_table, .timeout = 30) {
@@ -432,6 +441,7 @@ static const split_case split_cases[] = {
     {"ftp://h/", BAD, NULL, NULL, 0, NULL},
     {"h/x", BAD, NULL, NULL, 0, NULL},
     {"javascript:x", BAD, NULL, NULL, 0, NULL},
+    {"http://%257a/", BAD, NULL, NULL, 0, NULL},
 };
 
 static void check_part(size_t i, const char *url, const char *what, const char *got, const char *want) {
