@@ -734,6 +734,20 @@ static bool may_be_number(const char *host, size_t n) {
   return n > 0;
 }
 
+/* Whether host[0..n) is an IPv4 address as libcurl writes one: four
+ * decimal numbers up to 255, without leading zeros. */
+static bool is_dotted_quad(const char *host, size_t n) {
+  size_t i = 0;
+  for (int part = 0; part < 4; part++) {
+    if (part && (i >= n || host[i++] != '.')) return false;
+    size_t start = i;
+    unsigned v = 0;
+    while (i < n && is_digit((unsigned char)host[i]) && i - start < 3) v = v * 10 + (unsigned)(host[i++] - '0');
+    if (i == start || v > 255 || (host[start] == '0' && i - start > 1)) return false;
+  }
+  return i == n;
+}
+
 /* host[0..n) as curl renders the host of "http://HOST/": a number it reads
  * as an IPv4 address becomes dotted decimal.  Appended to b. */
 static void add_as_curl_host(strbuf *b, const char *host, size_t n) {
@@ -759,16 +773,16 @@ static void add_as_curl_host(strbuf *b, const char *host, size_t n) {
 /*
  * The host as the key has it: ASCII lower-cased (IDN names stay as given),
  * trailing dots dropped.  n: how much of host to take.  libcurl reads a
- * number as an IPv4 address only without a trailing dot ("127.1." stays a
- * name, "127.1" is 127.0.0.1), so a number that had one is read again
- * without it: the key of a key is then itself, and one server one host.
+ * number as an IPv4 address only as it is written, without a trailing dot
+ * and without escapes ("127.1." and "%31%32%37.1" stay names, "127.1" is
+ * 127.0.0.1), so what may be a number is read again as the key writes it:
+ * the key of a key is then itself, and one server one host.
  */
 static void add_host_key(strbuf *b, const char *host, size_t n) {
-  size_t all = n;
   while (n > 1 && host[n - 1] == '.') n--;
   size_t at = b->len;
   for (size_t i = 0; i < n; i++) sb_addc(b, lower(host[i]));
-  if (n == all || !may_be_number(host, n) || b->oom) return;
+  if (!may_be_number(host, n) || is_dotted_quad(host, n) || b->oom) return;
   char *name = strndup(b->p + at, n);
   if (!name) {
     b->oom = true;

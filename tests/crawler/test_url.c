@@ -362,6 +362,11 @@ static const char *const numeric_dotted[][2] = {
     {"https://10.1.:8443/", "https://10.0.0.1:8443/"},
     {"http://1.2.3.4.5./", "http://1.2.3.4.5/"}, /* not an address: a name */
     {"http://999.1./", "http://999.1/"},
+    /* the same with escapes: libcurl decodes them but reads the number as
+     * a name (found by fuzz_url: the key of http://%37/ was http://7/) */
+    {"http://%37/", "http://0.0.0.7/"},
+    {"http://%31%32%37.1/x", "http://127.0.0.1/x"},
+    {"http://0%78%37f.1/", "http://127.0.0.1/"},
 };
 
 Test(url, numeric_host_with_trailing_dot, .timeout = 30) {
