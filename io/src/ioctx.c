@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,8 +66,14 @@ sp__io *sp__io_get(sp_runtime *rt) {
   io->dns_nbuckets = 256;
   io->dns_tab = calloc(io->dns_nbuckets, sizeof *io->dns_tab);
   const char *env = getenv("SPINDLE_DNS_SERVERS");
-  if (env && *env) io->dns_servers = sp__strdup(env);
-  if (!io->ctx || !io->dns_tab || (env && *env && !io->dns_servers)) {
+  int env_err = env && *env ? sp__dns_servers_canonical(env, &io->dns_servers) : 0;
+  /* The same checks as sp_dns_set_servers'; a list that fails them is
+   * said once and not used (a variable set by hand must not silently
+   * send lookups to some other server). */
+  if (env_err == SP_EINVAL)
+    fprintf(stderr, "spindle: SPINDLE_DNS_SERVERS='%s' is not ip[:port],... (IPv6 as [ip]:port, ports 1-65535): "
+                    "ignored, /etc/resolv.conf is used\n", env);
+  if (!io->ctx || !io->dns_tab || env_err == SP_ENOMEM) {
     io_free(io);
     return NULL;
   }
