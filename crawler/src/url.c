@@ -385,11 +385,17 @@ static int set_ref_with_query(CURLU *h, bool have_base, const char *r) {
 }
 
 /* Whether host, as libcurl holds it (escapes decoded, an IPv6 zone apart),
- * may be a host: no '%' left.  libcurl 7.88 decodes a host's escapes once
- * and takes what is left, so "%257a" became "%7a", and the URL with that
- * host became "z" the next time (a key that was not its own key).  The
- * URL Standard refuses a '%' in a decoded host; so does the crawler. */
-static bool is_usable_host(const char *host) { return !strchr(host, '%'); }
+ * may be a host: no '%' left, no control character or space.  libcurl 7.88
+ * decodes a host's escapes once and takes what is left, so "%257a" became
+ * "%7a", and the URL with that host became "z" the next time (a key that
+ * was not its own key), and "%7f" a DEL it refuses when it is written as
+ * it is.  The URL Standard refuses these in a decoded host; so does the
+ * crawler. */
+static bool is_usable_host(const char *host) {
+  for (const char *p = host; *p; p++)
+    if (*p == '%' || (unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f) return false;
+  return true;
+}
 
 /* A part of h (curl_free'd by the caller), NULL when absent; false only
  * out of memory. */

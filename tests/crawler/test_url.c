@@ -125,6 +125,11 @@ static const resolve_case resolve_cases[] = {
     {NULL, "http://%257a/", BAD, NULL},
     {NULL, "http://a%25b/", BAD, NULL},
     {NULL, "http://a%2eb/", 0, "http://a.b/"},
+    /* ... or a control character once decoded (fuzz_url: the key of this
+     * one had a DEL in its host, and no key itself) */
+    {NULL, "http:/%7f.http:/7f2E.", BAD, NULL},
+    {NULL, "http://a%7fb/", BAD, NULL},
+    {NULL, "http://a%01b/", BAD, NULL},
     {RFC_BASE, "https:g", BAD, NULL},
     {RFC_BASE, "http://exa mple.com/", BAD, NULL},
     {RFC_BASE, "http://h:99999/", BAD, NULL},
@@ -328,6 +333,9 @@ static const normalize_case normalize_cases[] = {
     {"http://%257a/", BAD, NULL},
     {"http://h%25/", BAD, NULL},
     {"http://a%2eb/", 0, "http://a.b/"},
+    {"http:/%7f.http:/7f2E.", BAD, NULL},
+    {"http://a%7fb/", BAD, NULL},
+    {"http://a%20b/", BAD, NULL},
 };
 
 Test(url, normalize_table, .timeout = 30) {
