@@ -7,6 +7,13 @@
  * stderr) and the test thread asserts that none failed once the runtime has
  * returned (spt_run does that for you; see ASSERT_NO_TASK_FAILURES).
  *
+ * Waits are bounded: a test waits spt_patience_ns() for what should happen
+ * at once (CHECK_SOON, ASSERT_SOON, spt_join_soon, spt_gather_soon) and then
+ * fails saying what did not happen; the watchdog catches the rest.  Time is
+ * asserted only where the feature is about time, with bounds that hold with
+ * both cores busy (a sleep never ends early; "promptly" means well within
+ * the patience, not within a few milliseconds).
+ *
  * Every test file must define _GNU_SOURCE before including anything.
  */
 #ifndef SPINDLE_TESTS_SPT_H
@@ -124,16 +131,215 @@ spt_fail(const char *file, int line, const char *fmt, ...) {
                  spt_g_, sp_strerror(spt_g_), spt_w_, sp_strerror(spt_w_));  \
   } while (0)
 
+/* ------------------------------------------------------- bounded waits */
+
+/*
+ * How long a test waits for something that should happen at once: a wakeup,
+ * a cancel, a close.  Generous for a loaded 2-core machine and for
+ * sanitizers, so it runs out only when the thing is not going to happen;
+ * then the test fails within seconds, saying what did not happen, rather
+ * than at Criterion's timeout with no message.
+ */
+static inline uint64_t spt_patience_ns(void) { return sanitized() ? SEC(10) : SEC(5); }
+static inline double spt_patience_s(void) { return (double)spt_patience_ns() / 1e9; }
+
+/* Polls cond every 200 us (sp_sleep: a park inside a task, nanosleep on a
+ * plain thread) until it holds or `ns` pass; evaluates to its last value. */
+#define SPT_AWAIT_NS(cond, ns)                                                   \
+  ({                                                                             \
+    uint64_t spt_end_ = mono_ns() + (ns);                                        \
+    int spt_ok_;                                                                 \
+    while (!(spt_ok_ = !!(cond)) && mono_ns() < spt_end_) (void)sp_sleep(US(200)); \
+    spt_ok_;                                                                     \
+  })
+#define SPT_AWAIT(cond) SPT_AWAIT_NS(cond, spt_patience_ns())
+
+static inline void __attribute__((format(printf, 3, 4)))
+spt_fail_waited(const char *file, int line, const char *fmt, ...) {
+  char msg[640];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  spt_fail(file, line, "%s (waited %.0f s)", msg, spt_patience_s());
+}
+
+/* In a task: waits up to spt_patience_ns() for cond; if it never holds,
+ * records a failure with the message.  Evaluates to whether it held. */
+#define CHECK_SOON(cond, ...)                                                    \
+  ({                                                                             \
+    int spt_held_ = SPT_AWAIT(cond);                                             \
+    if (!spt_held_) spt_fail_waited(__FILE__, __LINE__, __VA_ARGS__);            \
+    spt_held_;                                                                   \
+  })
+
+/* On the test thread: the same, as an assertion. */
+#define ASSERT_SOON(cond, fmt, ...)                                              \
+  cr_assert(SPT_AWAIT(cond), fmt " (waited %.0f s)", ##__VA_ARGS__, spt_patience_s())
+
+/* Joins t from a task, waiting at most `ns` (a deadline scope: sp_join
+ * then returns SP_ETIMEDOUT and keeps the handle).  Past that, records
+ * "`what` did not end" first, then cancels t and waits for it to end.
+ * Returns t's result. */
+static inline void *spt_join_within_(const char *file, int line, sp_task *t, uint64_t ns, const char *what) {
+  void *res = NULL;
+  sp_deadline d;
+  sp_deadline_push(&d, ns);
+  int rc = sp_join(t, &res);
+  sp_deadline_pop(&d);
+  if (rc == SP_ETIMEDOUT) {
+    spt_fail(file, line, "%s did not end within %.1f s (cancelling it)", what, (double)ns / 1e9);
+    sp_cancel(t);
+    rc = sp_join(t, &res);
+  }
+  if (rc != 0) spt_fail(file, line, "joining %s: %d (%s)", what, rc, sp_strerror(rc));
+  return res;
+}
+#define spt_join_within(t, ns, what) spt_join_within_(__FILE__, __LINE__, (t), (ns), (what))
+#define spt_join_soon(t, what) spt_join_within((t), spt_patience_ns(), (what))
+
+/* Joins n tasks from a task (as sp_gather), waiting at most `ns` in all.
+ * Past that, records "`what`: not all ended" first, then cancels the
+ * rest and waits for them.  Returns 0, SP_ETIMEDOUT, or the first other
+ * join status. */
+static inline int spt_gather_within_(const char *file, int line, sp_task *const *ts, size_t n, void **results,
+                                     uint64_t ns, const char *what) {
+  sp_deadline d;
+  sp_deadline_push(&d, ns);
+  size_t i = 0;
+  int rc = 0, first = 0;
+  for (; i < n; i++) {
+    rc = sp_join(ts[i], results ? &results[i] : NULL);
+    if (rc == SP_ETIMEDOUT) break;
+    if (rc && !first) first = rc;
+  }
+  sp_deadline_pop(&d);
+  if (i == n) return first;
+  spt_fail(file, line, "%s: not all %zu tasks ended within %.1f s (number %zu had not; cancelling the rest)", what,
+           n, (double)ns / 1e9, i);
+  for (size_t j = i; j < n; j++) sp_cancel(ts[j]);
+  for (size_t j = i; j < n; j++) sp_join(ts[j], results ? &results[j] : NULL);
+  return SP_ETIMEDOUT;
+}
+#define spt_gather_within(ts, n, results, ns, what) \
+  spt_gather_within_(__FILE__, __LINE__, (ts), (n), (results), (ns), (what))
+#define spt_gather_soon(ts, n, results, what) spt_gather_within((ts), (n), (results), spt_patience_ns(), (what))
+
+/* Joins a plain thread, waiting at most `ns`: 0, or ETIMEDOUT (the thread
+ * is left running; the caller must not free what it uses). */
+static inline int spt_pthread_join_within(pthread_t th, void **res, uint64_t ns) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t at = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + ns;
+  ts.tv_sec = (time_t)(at / 1000000000ull);
+  ts.tv_nsec = (long)(at % 1000000000ull);
+  return pthread_timedjoin_np(th, res, &ts);
+}
+
+typedef struct spt_far_join {
+  sp_task *t;
+  void *res;
+  int rc;
+} spt_far_join;
+
+SPT_UNUSED static void *spt_far_join_main(void *arg) {
+  spt_far_join *j = arg;
+  j->rc = sp_join(j->t, &j->res);
+  return NULL;
+}
+
+/* On a plain thread: sp_join(t), giving up after `ns`.  The join runs on a
+ * helper thread, waited for with a timeout.  Returns sp_join's status, or
+ * SP_ETIMEDOUT: then the helper stays blocked in the join and the handle
+ * must not be used again. */
+static inline int spt_join_from_thread_within(sp_task *t, void **res, uint64_t ns) {
+  spt_far_join *j = calloc(1, sizeof *j);
+  if (!j) return SP_ENOMEM;
+  j->t = t;
+  pthread_t th;
+  if (pthread_create(&th, NULL, spt_far_join_main, j) != 0) {
+    free(j);
+    return SP_EAGAIN;
+  }
+  if (spt_pthread_join_within(th, NULL, ns) != 0) return SP_ETIMEDOUT; /* j stays with the helper */
+  int rc = j->rc;
+  if (res) *res = j->res;
+  free(j);
+  return rc;
+}
+
+/* ------------------------------------------------------------ watchdog */
+
+/*
+ * The last resort against a hang the bounded waits cannot catch (the test
+ * thread itself blocked in sp_join or in sp_run): armed around such a call,
+ * it prints what did not finish, the last step the test named with
+ * spt_step() and the first failed check, then aborts the test's process.
+ * One per process (Criterion runs each test in its own).
+ */
+static _Atomic uint64_t spt_wd_deadline SPT_UNUSED; /* mono_ns(); 0: disarmed */
+static _Atomic uint64_t spt_wd_limit SPT_UNUSED;
+static const char *_Atomic spt_wd_what SPT_UNUSED;
+static const char *_Atomic spt_wd_step SPT_UNUSED;
+static pthread_once_t spt_wd_once SPT_UNUSED = PTHREAD_ONCE_INIT;
+
+/* Names what the test is about to wait for, for the watchdog's report. */
+static inline void spt_step(const char *step) { atomic_store(&spt_wd_step, step); }
+
+SPT_UNUSED static void *spt_wd_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    usleep(20000);
+    uint64_t d = atomic_load(&spt_wd_deadline);
+    if (!d || mono_ns() < d) continue;
+    const char *step = atomic_load(&spt_wd_step);
+    pthread_mutex_lock(&spt_fail_lock);
+    fprintf(stderr,
+            "spt watchdog: %s did not finish within %.0f s; last step: %s; failed checks: %d%s%s\n",
+            atomic_load(&spt_wd_what), (double)atomic_load(&spt_wd_limit) / 1e9, step ? step : "(none named)",
+            atomic_load(&spt_failures), atomic_load(&spt_failures) ? ", first: " : "", spt_first_failure);
+    fflush(stderr);
+    abort();
+  }
+  return NULL;
+}
+
+SPT_UNUSED static void spt_wd_start(void) {
+  pthread_t th;
+  if (pthread_create(&th, NULL, spt_wd_main, NULL) == 0) pthread_detach(th);
+}
+
+/* Arms the watchdog for `ns` unless it is armed already; returns whether
+ * this call armed it (and so must disarm it). */
+static inline int spt_watchdog_arm(const char *what, uint64_t ns) {
+  pthread_once(&spt_wd_once, spt_wd_start);
+  if (atomic_load(&spt_wd_deadline)) return 0;
+  atomic_store(&spt_wd_what, what);
+  atomic_store(&spt_wd_limit, ns);
+  atomic_store(&spt_wd_deadline, mono_ns() + ns);
+  return 1;
+}
+static inline void spt_watchdog_disarm(void) { atomic_store(&spt_wd_deadline, 0); }
+
 /* ------------------------------------------------------------- running */
 
 /* Runs fn(arg) as the main task of a runtime with `workers` workers, asserts
- * that the runtime ran and no in-task check failed; returns fn's result. */
+ * that the runtime ran and no in-task check failed; returns fn's result.
+ * A file that defines SPT_RUN_LIMIT_S before including this header has the
+ * watchdog abort the test, with a report, when the main task has not
+ * returned within that many seconds. */
 static inline void *spt_run(unsigned workers, sp_task_fn fn, void *arg) {
   sp_runtime_opts o;
   sp_runtime_opts_init(&o);
   o.workers = workers;
   void *res = NULL;
+#ifdef SPT_RUN_LIMIT_S
+  int armed = spt_watchdog_arm("the runtime's main task (spt_run)", SEC(SPT_RUN_LIMIT_S));
+#endif
   int rc = sp_run_opts(&o, fn, arg, &res);
+#ifdef SPT_RUN_LIMIT_S
+  if (armed) spt_watchdog_disarm();
+#endif
   cr_assert_eq(rc, 0, "sp_run_opts(workers=%u) = %d (%s)", workers, rc, sp_strerror(rc));
   ASSERT_NO_TASK_FAILURES();
   return res;
