@@ -1,11 +1,7 @@
 /* test_sleep.c - timer accuracy, ordering and scale. */
 #define _GNU_SOURCE
+#define SPT_RUN_LIMIT_S 20
 #include "spt.h"
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
 
 /* sp_now_ns is CLOCK_MONOTONIC in nanoseconds. */
 Test(sleep, now_is_clock_monotonic, .timeout = 10) {
@@ -24,118 +20,170 @@ Test(sleep, now_is_clock_monotonic, .timeout = 10) {
 
 /* ------------------------------------------------------------ accuracy */
 
+/*
+ * A sleep must never end early: checked on every sleep.  How late it may
+ * end depends on the machine: a worker that wakes on time may still wait
+ * for a CPU when both cores are busy.  So lateness is judged by the best of
+ * many sleeps, which a loaded machine leaves alone but a timer that fires
+ * late every time (rounded up to a tick, fired only by the monitor's next
+ * round, or by whatever happens to wake the loop) does not.
+ */
+
+enum { ACCURACY_N = 20 };
+
 static void *main_accuracy_2ms(void *arg) {
   (void)arg;
-  for (int i = 0; i < 20; i++) {
+  uint64_t best = UINT64_MAX;
+  for (int i = 0; i < ACCURACY_N; i++) {
     uint64_t t0 = sp_now_ns();
     CHECK_RC(sp_sleep(MS(2)), 0);
     uint64_t el = sp_now_ns() - t0;
     CHECKF(el >= MS(2), "sp_sleep(2 ms) returned after %.3f ms", el / 1e6);
-    CHECKF(el < (sanitized() ? MS(500) : MS(50)), "sp_sleep(2 ms) took %.3f ms", el / 1e6);
+    if (el < best) best = el;
   }
+  CHECKF(best < (sanitized() ? MS(50) : MS(10)), "the shortest of %d sp_sleep(2 ms) took %.3f ms", ACCURACY_N,
+         best / 1e6);
   return NULL;
 }
 
-/* sp_sleep(2 ms) lasts at least 2 ms and under 50 ms. */
-Test(sleep, accuracy_2ms, .timeout = 30) {
+/* sp_sleep(2 ms) never ends early, and the best of 20 ends within 10 ms. */
+Test(sleep, accuracy_2ms, .timeout = 60) {
   spt_run(1, main_accuracy_2ms, NULL);
   spt_run(4, main_accuracy_2ms, NULL);
 }
 
 static void *main_sub_ms(void *arg) {
   (void)arg;
-  enum { N = 20 };
-  uint64_t el[N];
-  for (int i = 0; i < N; i++) {
+  uint64_t best = UINT64_MAX;
+  for (int i = 0; i < ACCURACY_N; i++) {
     uint64_t t0 = sp_now_ns();
     CHECK_RC(sp_sleep(US(200)), 0);
-    el[i] = sp_now_ns() - t0;
-    CHECKF(el[i] >= US(200), "sp_sleep(200 us) returned after %.1f us", el[i] / 1e3);
+    uint64_t el = sp_now_ns() - t0;
+    CHECKF(el >= US(200), "sp_sleep(200 us) returned after %.1f us", el / 1e3);
+    if (el < best) best = el;
   }
-  qsort(el, N, sizeof el[0], cmp_u64);
-  uint64_t median = el[N / 2];
   if (!sanitized())
-    CHECKF(median < US(1000),
-           "median sp_sleep(200 us) = %.1f us: timers rounded up to milliseconds?", median / 1e3);
+    CHECKF(best < US(1000), "the shortest of %d sp_sleep(200 us) took %.1f us: timers rounded up to milliseconds?",
+           ACCURACY_N, best / 1e3);
   return NULL;
 }
 
-/* sp_sleep(200 us) lasts >= 200 us and, by the median of 20, under 1 ms (sub-ms timers). */
+/* sp_sleep(200 us) never ends early, and the best of 20 ends within 1 ms (sub-ms timers). */
 Test(sleep, sub_millisecond, .timeout = 30) { spt_run(1, main_sub_ms, NULL); }
+
+/* A timer wakes its task, seen from outside the runtime: this thread waits
+ * with its own clock, so a timer that never fires fails here in seconds
+ * with a message, not at Criterion's timeout. */
+static atomic_int tw_started, tw_woke, tw_rc = 1;
+static void *sleep_10ms_flagged(void *arg) {
+  (void)arg;
+  atomic_store(&tw_started, 1);
+  atomic_store(&tw_rc, sp_sleep(MS(10)));
+  atomic_store(&tw_woke, 1);
+  return NULL;
+}
+
+/* A task in sp_sleep(10 ms) is woken by its timer, on one worker and on two. */
+Test(sleep, timer_wakes_sleeper, .timeout = 60) {
+  for (unsigned workers = 1; workers <= 2; workers++) {
+    atomic_store(&tw_started, 0);
+    atomic_store(&tw_woke, 0);
+    sp_runtime_opts o;
+    sp_runtime_opts_init(&o);
+    o.workers = workers;
+    sp_runtime *rt = NULL;
+    ASSERT_RC(sp_runtime_new(&o, &rt), 0);
+    sp_task *t = NULL;
+    ASSERT_RC(sp_runtime_spawn(rt, &t, NULL, sleep_10ms_flagged, NULL), 0);
+    ASSERT_SOON(atomic_load(&tw_started), "%u worker(s): the task spawned from this thread never started", workers);
+    ASSERT_SOON(atomic_load(&tw_woke), "%u worker(s): a task in sp_sleep(10 ms) was not woken by its timer", workers);
+    ASSERT_RC(sp_join(t, NULL), 0);
+    ASSERT_RC(atomic_load(&tw_rc), 0);
+    ASSERT_RC(sp_runtime_free(rt), 0);
+  }
+}
 
 /* ------------------------------------------------------------- ordering */
 
+/*
+ * What the runtime guarantees: a worker fires its due timers in deadline
+ * order, and on one worker the woken tasks run in the order they were woken.
+ * So on one worker, sleepers whose timers were all armed before any fell
+ * due resume exactly in deadline order.  That is checked by the order of
+ * resumption (a counter), not by comparing wake-up timestamps: a timestamp
+ * is taken after the task runs again, and what runs first among tasks due
+ * in the same batch says nothing about time.  (A task whose deadline has
+ * passed when it parks returns at once, without its timer: hence the
+ * deadlines all lie after the moment every sleeper is seen parked.)
+ */
 enum { ORDER_N = 1000 };
 static uint64_t order_dur[ORDER_N], order_deadline[ORDER_N], order_wake[ORDER_N];
+static int order_rank[ORDER_N];
+static atomic_int order_entered, order_resumed;
+static sp_waitgroup order_wg;
 
 static void *order_sleeper(void *arg) {
   intptr_t i = PINT(arg);
-  /* sp_sleep_until, so that the recorded deadline is exactly the timer's
-   * (a preemption between reading the clock and sp_sleep would skew it) */
-  order_deadline[i] = sp_now_ns() + order_dur[i];
+  atomic_fetch_add(&order_entered, 1);
   CHECK_RC(sp_sleep_until(order_deadline[i]), 0);
+  order_rank[i] = atomic_fetch_add(&order_resumed, 1);
   order_wake[i] = sp_now_ns();
+  sp_wg_done(&order_wg);
   return NULL;
 }
 
-static uint64_t order_takeovers; /* for the failure message */
-static const uint64_t *order_key;
-static int cmp_by_key(const void *a, const void *b) {
-  uint64_t x = order_key[*(const int *)a], y = order_key[*(const int *)b];
-  return x < y ? -1 : x > y;
+/* One try: returns 1 if every sleeper parked before the first deadline
+ * (then the results are valid), 0 if the machine stalled that long. */
+static void *main_order(void *arg) {
+  uint64_t margin = (uint64_t)PINT(arg);
+  atomic_store(&order_entered, 0);
+  atomic_store(&order_resumed, 0);
+  sp_wg_init(&order_wg);
+  sp_wg_add(&order_wg, ORDER_N);
+  uint64_t base = sp_now_ns() + margin;
+  for (int i = 0; i < ORDER_N; i++) order_deadline[i] = base + order_dur[i];
+  for (int i = 0; i < ORDER_N; i++) CHECK_RC(sp_spawn(NULL, order_sleeper, IPTR(i)), 0);
+  /* One worker: while this task yields, the sleepers run, each until it
+   * parks; so once all have entered, all have parked (or woken already). */
+  uint64_t end = mono_ns() + spt_patience_ns();
+  while (atomic_load(&order_entered) < ORDER_N && mono_ns() < end) CHECK_RC(sp_yield(), 0);
+  CHECKF(atomic_load(&order_entered) == ORDER_N, "only %d of %d sleepers started", atomic_load(&order_entered),
+         ORDER_N);
+  int armed_in_time = sp_now_ns() < base;
+  sp_deadline d;
+  sp_deadline_push(&d, margin + MS(50) + spt_patience_ns());
+  int rc = sp_wg_wait(&order_wg);
+  sp_deadline_pop(&d);
+  CHECKF(rc == 0, "the sleepers did not all wake within %.0f s of their deadlines: %d of %d woke", spt_patience_s(),
+         atomic_load(&order_resumed), ORDER_N);
+  return IPTR(armed_in_time);
 }
 
-static void *main_order(void *arg) {
-  (void)arg;
+/* 1000 timers of 0..50 ms on one worker: none wakes before its deadline, and
+ * they resume in deadline order. */
+Test(sleep, timers_fire_in_deadline_order, .timeout = 60) {
   unsigned seed = 12345;
   for (int i = 0; i < ORDER_N; i++) order_dur[i] = (uint64_t)(rand_r(&seed) % 50001) * 1000u; /* 0..50 ms */
-  sp_task **ts = calloc(ORDER_N, sizeof *ts);
-  for (int i = 0; i < ORDER_N; i++) ts[i] = SPAWN(order_sleeper, i);
-  CHECK_RC(sp_gather(ts, ORDER_N, NULL), 0);
-  free(ts);
-  sp_worker_stats st;
-  if (sp_runtime_stats(sp_runtime_current(), 0, &st) == 0) order_takeovers = st.takeovers;
-  return NULL;
-}
-
-/* 1000 timers of random 0..50 ms: each wakes at/after its deadline, and in deadline order (2 ms tolerance).
- * The order is a timing property: under sanitizers (a worker many times slower, its loop
- * served by other threads) only "never early" is checked. */
-Test(sleep, timers_fire_in_deadline_order, .timeout = 60) {
-  spt_run(1, main_order, NULL);
-  int idx[ORDER_N];
+  int valid = 0;
+  uint64_t margin = MS(100);
+  for (int attempt = 0; attempt < 3 && !valid; attempt++, margin *= 4) valid = PINT(spt_run(1, main_order, IPTR(margin)));
+  cr_assert(valid, "could not arm %d timers before the first fell due in 3 tries (last margin %.0f ms)", ORDER_N,
+            (double)margin / 4 / 1e6);
+  int by_rank[ORDER_N];
   for (int i = 0; i < ORDER_N; i++) {
-    idx[i] = i;
     cr_assert(order_wake[i] >= order_deadline[i], "task %d woke %.3f ms before its deadline", i,
               (double)(order_deadline[i] - order_wake[i]) / 1e6);
-    if (!sanitized())
-      cr_assert(order_wake[i] - order_deadline[i] < MS(100), "task %d woke %.3f ms late", i,
-                (double)(order_wake[i] - order_deadline[i]) / 1e6);
+    cr_assert(order_wake[i] - order_deadline[i] < spt_patience_ns(), "task %d woke %.3f ms late", i,
+              (double)(order_wake[i] - order_deadline[i]) / 1e6);
+    cr_assert(order_rank[i] >= 0 && order_rank[i] < ORDER_N);
+    by_rank[order_rank[i]] = i;
   }
-  order_key = order_deadline;
-  qsort(idx, ORDER_N, sizeof idx[0], cmp_by_key);
-  /* for each task j (by deadline), every task i whose deadline is at least
-   * 2 ms earlier must have woken no later than j */
-  uint64_t max_wake = 0;
-  int max_from = -1;
-  int k = 0;
-  for (int jj = 0; jj < ORDER_N; jj++) {
-    int j = idx[jj];
-    while (k < jj && order_deadline[idx[k]] + MS(2) <= order_deadline[j]) {
-      if (order_wake[idx[k]] > max_wake) {
-        max_wake = order_wake[idx[k]];
-        max_from = idx[k];
-      }
-      k++;
-    }
-    if (max_from >= 0 && !sanitized())
-      cr_assert(order_wake[j] >= max_wake,
-                "out of order: task %d (deadline +%.3f ms) woke %.3f ms before task %d (deadline +%.3f ms "
-                "earlier); worker takeovers during the run: %llu",
-                j, (double)(order_deadline[j] - order_deadline[idx[0]]) / 1e6,
-                (double)(max_wake - order_wake[j]) / 1e6, max_from,
-                (double)(order_deadline[j] - order_deadline[max_from]) / 1e6,
-                (unsigned long long)order_takeovers);
+  for (int r = 1; r < ORDER_N; r++) {
+    int a = by_rank[r - 1], b = by_rank[r];
+    cr_assert(order_deadline[a] <= order_deadline[b],
+              "out of order: task %d (deadline +%.3f ms) resumed right before task %d (deadline +%.3f ms), "
+              "as number %d of %d",
+              a, (double)order_dur[a] / 1e6, b, (double)order_dur[b] / 1e6, r, ORDER_N);
   }
 }
 
@@ -166,6 +214,7 @@ static void *main_many(void *arg) {
       break;
     }
   }
+  spt_step("waiting for the sleepers' wait group");
   CHECK_RC(sp_wg_wait(&many_wg), 0);
   uint64_t el = sp_now_ns() - t0;
   CHECK_EQ(atomic_load(&many_ok), n);
@@ -173,41 +222,46 @@ static void *main_many(void *arg) {
   return IPTR(el);
 }
 
-/* 100,000 concurrent 200 ms sleepers (default stacks) all complete, in < 2 s wall time
- * (best of 3 runs, so one stall of a loaded VM does not decide). */
+/* 100,000 concurrent 200 ms sleepers (default stacks) all complete, in < 5 s wall time, best of 3
+ * runs (one after the other, they would take 20,000 s; the bound leaves room for both cores being
+ * busy with other work). */
 Test(sleep, hundred_thousand_sleepers, .timeout = 180) {
   long n = 10000 * scale();
   uint64_t best = UINT64_MAX;
-  for (int a = 0; a < (sanitized() ? 1 : 3) && best >= SEC(2); a++) {
+  for (int a = 0; a < (sanitized() ? 1 : 3) && best >= SEC(5); a++) {
     uint64_t el = (uint64_t)PINT(spt_run(2, main_many, IPTR(n)));
     if (el < best) best = el;
   }
-  if (!sanitized()) cr_assert(best < SEC(2), "%ld sleepers of 200 ms took %.1f ms (>= 2 s)", n, best / 1e6);
+  if (!sanitized()) cr_assert(best < SEC(5), "%ld sleepers of 200 ms took %.1f ms (>= 5 s)", n, best / 1e6);
 }
 
 /* ----------------------------------------------------------- sleep_until */
 
 static void *main_until(void *arg) {
   (void)arg;
-  uint64_t min_el = UINT64_MAX;
+  /* a past deadline returns without parking: judged by the best of 10 */
+  uint64_t min_el = UINT64_MAX, min_zero = UINT64_MAX;
   for (int i = 0; i < 10; i++) {
     uint64_t t0 = sp_now_ns();
     CHECK_RC(sp_sleep_until(t0 - MS(1)), 0);
     uint64_t el = sp_now_ns() - t0;
     if (el < min_el) min_el = el;
-    CHECKF(el < MS(20), "sp_sleep_until(past) took %.3f ms", el / 1e6);
+    t0 = sp_now_ns();
+    CHECK_RC(sp_sleep_until(0), 0);
+    CHECK_RC(sp_sleep(0), 0);
+    el = sp_now_ns() - t0;
+    if (el < min_zero) min_zero = el;
   }
-  if (!sanitized()) CHECKF(min_el < US(200), "sp_sleep_until(past) took at least %.1f us", min_el / 1e3);
-  uint64_t t0 = sp_now_ns();
-  CHECK_RC(sp_sleep_until(0), 0);
-  CHECK_RC(sp_sleep(0), 0);
-  CHECKF(sp_now_ns() - t0 < MS(20), "sleep_until(0)+sleep(0) took %.3f ms", (sp_now_ns() - t0) / 1e6);
-  /* a future absolute deadline is honoured */
+  if (!sanitized()) {
+    CHECKF(min_el < US(200), "sp_sleep_until(past) took at least %.1f us", min_el / 1e3);
+    CHECKF(min_zero < US(200), "sp_sleep_until(0) + sp_sleep(0) took at least %.1f us", min_zero / 1e3);
+  }
+  /* a future absolute deadline is honoured, never early */
   uint64_t dl = sp_now_ns() + MS(3);
   CHECK_RC(sp_sleep_until(dl), 0);
   uint64_t now = sp_now_ns();
   CHECKF(now >= dl, "sp_sleep_until woke %.3f ms early", (dl - now) / 1e6);
-  CHECKF(now - dl < (sanitized() ? MS(500) : MS(50)), "sp_sleep_until woke %.3f ms late", (now - dl) / 1e6);
+  CHECKF(now - dl < spt_patience_ns(), "sp_sleep_until woke %.3f ms late", (now - dl) / 1e6);
   return NULL;
 }
 
