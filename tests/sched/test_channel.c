@@ -1,6 +1,7 @@
 /* test_channel.c - bounded MPMC channels: rendezvous, FIFO, close, contention. */
 #define _GNU_SOURCE
-#include "spt.h"
+#define SPT_RUN_LIMIT_S 20
+#include "spt_internal.h"
 
 /* ------------------------------------------------------- rendezvous */
 
@@ -35,44 +36,44 @@ static void *main_rendezvous(void *arg) {
 
   /* send blocks until a receiver takes the element */
   sp_task *s = SPAWN(rv_sender, c);
-  CHECK_RC(sp_sleep(MS(30)), 0);
+  CHECK_PARKED(&s, 1, "the sender on a channel nobody receives from");
   CHECKF(atomic_load(&rv_send_done_at) == 0, "unbuffered send completed with no receiver");
   CHECK_EQ(sp_chan_len(c), 0);
   uint64_t before_recv = sp_now_ns();
   v = 0;
   CHECK_RC(sp_chan_recv(c, &v), 0);
   CHECK_EQ(v, 42);
-  spt_join(s);
+  spt_join_soon(s, "the parked sender, once its element was received,");
   CHECKF(atomic_load(&rv_send_done_at) >= before_recv, "send finished %.3f ms before the recv started",
          (before_recv - atomic_load(&rv_send_done_at)) / 1e6);
 
   /* recv blocks until a sender comes */
   sp_task *r = SPAWN(rv_receiver, c);
-  CHECK_RC(sp_sleep(MS(30)), 0);
+  CHECK_PARKED(&r, 1, "the receiver on a channel nobody sends on");
   CHECK_EQ(atomic_load(&rv_recv_done_at), 0);
   uint64_t before_send = sp_now_ns();
   v = 99;
   CHECK_RC(sp_chan_send(c, &v), 0);
-  spt_join(r);
+  spt_join_soon(r, "the parked receiver, once sent to,");
   CHECK_EQ(atomic_load(&rv_recv_val), 99);
   CHECK(atomic_load(&rv_recv_done_at) >= before_send);
 
   /* a parked receiver makes try_send succeed */
   atomic_store(&rv_recv_done_at, 0);
   r = SPAWN(rv_receiver, c);
-  CHECK_RC(sp_sleep(MS(20)), 0);
+  CHECK_PARKED(&r, 1, "the receiver on a channel nobody sends on");
   v = 5;
   CHECK_RC(sp_chan_try_send(c, &v), 0);
-  spt_join(r);
+  spt_join_soon(r, "the parked receiver, once try_send handed it an element,");
   CHECK_EQ(atomic_load(&rv_recv_val), 5);
   /* a parked sender makes try_recv succeed */
   atomic_store(&rv_send_done_at, 0);
   s = SPAWN(rv_sender, c);
-  CHECK_RC(sp_sleep(MS(20)), 0);
+  CHECK_PARKED(&s, 1, "the sender on a channel nobody receives from");
   v = 0;
   CHECK_RC(sp_chan_try_recv(c, &v), 0);
   CHECK_EQ(v, 42);
-  spt_join(s);
+  spt_join_soon(s, "the parked sender, once try_recv took its element,");
   sp_chan_free(c);
   return NULL;
 }
@@ -128,13 +129,18 @@ static void *main_fifo(void *arg) {
   for (int i = 0; i < n; i++) {
     elem24 e;
     memset(&e, 0xee, sizeof e);
-    CHECK_RC(sp_chan_recv(c, &e), 0);
+    sp_deadline d;
+    sp_deadline_push(&d, spt_patience_ns());
+    int rc = sp_chan_recv(c, &e);
+    sp_deadline_pop(&d);
+    CHECKF(rc == 0, "element %d of %d: sp_chan_recv returned %d (%s)", i, n, rc, sp_strerror(rc));
+    if (rc != 0) break;
     CHECKF(e.seq == (uint64_t)i, "element %d came out as %llu", i, (unsigned long long)e.seq);
     CHECK(e.check == ~(uint64_t)i * 2654435761u);
     CHECK(strcmp(e.tag, "abcdefg") == 0);
     if (i % 37 == 0) CHECK_RC(sp_sleep(US(100)), 0); /* let the buffer fill up */
   }
-  spt_join(p);
+  spt_join_soon(p, "the producer");
   sp_chan_free(c);
   return NULL;
 }
@@ -218,14 +224,14 @@ static void *main_close_wakes(void *arg) {
     atomic_store(&closed_wakes, 0);
     sp_task *ts[N];
     for (int i = 0; i < N; i++) ts[i] = SPAWN(parked_recv, c);
-    CHECK_RC(sp_sleep(MS(20)), 0);
+    CHECK_PARKED(ts, N, "receivers on an empty channel");
     CHECK_EQ(atomic_load(&closed_wakes), 0);
-    uint64_t t0 = sp_now_ns();
     sp_chan_close(c);
-    CHECK_RC(sp_gather(ts, N, NULL), 0);
-    CHECKF(sp_now_ns() - t0 < (sanitized() ? SEC(5) : MS(500)), "close took %.1f ms to wake receivers",
-           (sp_now_ns() - t0) / 1e6);
-    CHECK_EQ(atomic_load(&closed_wakes), N);
+    /* a receiver close did not wake stays parked until the gather gives up and cancels it */
+    spt_gather_soon(ts, N, NULL, "receivers after the close");
+    CHECKF(atomic_load(&closed_wakes) == N,
+           "channel close (capacity %zu) did not wake the %d receivers parked on it within %.0f s: %d woke", cap, N,
+           spt_patience_s(), atomic_load(&closed_wakes));
     sp_chan_free(c);
 
     /* senders parked on a full (or rendezvous) channel */
@@ -234,19 +240,23 @@ static void *main_close_wakes(void *arg) {
     if (cap == 1) CHECK_RC(sp_chan_try_send(c, &v), 0);
     atomic_store(&closed_wakes, 0);
     for (int i = 0; i < N; i++) ts[i] = SPAWN(parked_send, c);
-    CHECK_RC(sp_sleep(MS(20)), 0);
+    CHECK_PARKED(ts, N, "senders on a full channel");
     CHECK_EQ(atomic_load(&closed_wakes), 0);
     sp_chan_close(c);
-    CHECK_RC(sp_gather(ts, N, NULL), 0);
-    CHECK_EQ(atomic_load(&closed_wakes), N);
+    spt_gather_soon(ts, N, NULL, "senders after the close");
+    CHECKF(atomic_load(&closed_wakes) == N,
+           "channel close (capacity %zu) did not wake the %d senders parked on it within %.0f s: %d woke", cap, N,
+           spt_patience_s(), atomic_load(&closed_wakes));
     if (cap == 1) {
       /* the element buffered before the close is still delivered */
-      CHECK_RC(sp_chan_recv(c, &v), 0);
-      CHECK_RC(sp_chan_recv(c, &v), SP_ECLOSED);
+      CHECK_RC(sp_chan_try_recv(c, &v), 0);
+      CHECK_RC(sp_chan_try_recv(c, &v), SP_ECLOSED);
     }
     sp_chan_free(c);
+    int other = atomic_load(&other_rc);
+    CHECKF(other == 0, "a parked party ended otherwise than with SP_ECLOSED: %d (%s)", other, sp_strerror(other));
+    atomic_store(&other_rc, 0);
   }
-  CHECK_EQ(atomic_load(&other_rc), 0);
   return NULL;
 }
 
@@ -296,6 +306,7 @@ static int mp_per; /* values per producer */
 static atomic_uchar *mp_seen;
 static atomic_llong mp_sum;
 static atomic_long mp_count;
+static atomic_int mp_closed; /* consumers whose loop ended with SP_ECLOSED */
 
 static void *mp_producer(void *arg) {
   sp_chan *c = arg;
@@ -313,7 +324,11 @@ static void *mp_consumer(void *arg) {
   for (;;) {
     int64_t v = -1;
     int rc = sp_chan_recv(c, &v);
-    if (rc == SP_ECLOSED) break;
+    if (rc == SP_ECLOSED) {
+      atomic_fetch_add(&mp_closed, 1);
+      break;
+    }
+    if (rc == SP_ECANCELED) break; /* the gather gave up on the close: reported there */
     CHECK_RC(rc, 0);
     if (rc != 0) break;
     CHECKF(v >= 0 && v < total, "received out-of-range value %lld", (long long)v);
@@ -335,9 +350,14 @@ static void *main_mpmc(void *arg) {
   sp_task *prod[MP_PRODUCERS], *cons[MP_CONSUMERS];
   for (int i = 0; i < MP_CONSUMERS; i++) cons[i] = SPAWN(mp_consumer, c);
   for (int i = 0; i < MP_PRODUCERS; i++) prod[i] = SPAWN(mp_producer, c);
-  CHECK_RC(sp_gather(prod, MP_PRODUCERS, NULL), 0);
+  atomic_store(&mp_closed, 0);
+  spt_step("producers sending");
+  CHECK_RC(spt_gather_soon(prod, MP_PRODUCERS, NULL, "producers sending their values"), 0);
   sp_chan_close(c);
-  CHECK_RC(sp_gather(cons, MP_CONSUMERS, NULL), 0);
+  spt_gather_soon(cons, MP_CONSUMERS, NULL, "consumers after the close");
+  CHECKF(atomic_load(&mp_closed) == MP_CONSUMERS,
+         "channel close did not end the receive loops of the %d consumers within %.0f s: %d ended", MP_CONSUMERS,
+         spt_patience_s(), atomic_load(&mp_closed));
   CHECK_EQ(atomic_load(&mp_count), total);
   CHECK_EQ(atomic_load(&mp_sum), (long long)total * (total - 1) / 2);
   long missing = 0;
@@ -392,26 +412,42 @@ static void *main_foreign(void *arg) {
     CHECK_RC(sp_chan_new(&c, sizeof(int), cap), 0);
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, foreign_sender, c), 0);
-    int got = 0;
+    int got = 0, rc;
+    sp_deadline d;
+    sp_deadline_push(&d, spt_patience_ns());
     for (;;) {
       int v = -1;
-      int rc = sp_chan_recv(c, &v);
-      if (rc == SP_ECLOSED) break;
-      CHECK_RC(rc, 0);
-      if (rc != 0) break;
+      if ((rc = sp_chan_recv(c, &v)) != 0) break;
       CHECK_EQ(v, got);
       got++;
     }
+    sp_deadline_pop(&d);
+    CHECKF(rc == SP_ECLOSED,
+           "capacity %zu: a task receiving from a plain thread got %d of %d elements, then %d (%s): a send or the "
+           "close did not wake it",
+           cap, got, n, rc, sp_strerror(rc));
     CHECK_EQ(got, n);
-    pthread_join(th, NULL);
+    if (spt_pthread_join_within(th, NULL, spt_patience_ns()) != 0) {
+      CHECKF(0, "capacity %zu: the sending thread did not end within %.0f s", cap, spt_patience_s());
+      return NULL; /* it may still use the channel: leave it */
+    }
     sp_chan_free(c);
 
     /* this task sends, a plain thread receives */
     CHECK_RC(sp_chan_new(&c, sizeof(int), cap), 0);
     CHECK_EQ(pthread_create(&th, NULL, foreign_receiver, c), 0);
-    for (int i = 0; i < n; i++) CHECK_RC(sp_chan_send(c, &i), 0);
+    sp_deadline_push(&d, spt_patience_ns());
+    int i;
+    for (i = 0, rc = 0; i < n && rc == 0; i++) rc = sp_chan_send(c, &i);
+    sp_deadline_pop(&d);
+    CHECKF(rc == 0, "capacity %zu: a task sending to a plain thread stopped at element %d of %d: %d (%s); a "
+           "receive did not wake it",
+           cap, i - 1, n, rc, sp_strerror(rc));
     sp_chan_close(c);
-    pthread_join(th, NULL);
+    if (spt_pthread_join_within(th, NULL, spt_patience_ns()) != 0) {
+      CHECKF(0, "capacity %zu: the receiving thread did not end within %.0f s", cap, spt_patience_s());
+      return NULL;
+    }
     sp_chan_free(c);
   }
   return NULL;
