@@ -1,6 +1,7 @@
 /* test_sync.c - mutex, semaphore, wait group and event, on 4 workers. */
 #define _GNU_SOURCE
-#include "spt.h"
+#define SPT_RUN_LIMIT_S 20
+#include "spt_internal.h"
 
 /* ------------------------------------------------------------ mutex */
 
@@ -30,6 +31,7 @@ static void *main_mutex(void *arg) {
   enum { T = 16 };
   sp_task *ts[2 * T];
   for (int i = 0; i < 2 * T; i++) ts[i] = SPAWN(mutex_worker, i % 2);
+  spt_step("32 tasks incrementing counters under two mutexes");
   CHECK_RC(sp_gather(ts, 2 * T, NULL), 0);
   CHECK_EQ(counter_static, (long)T * mu_iters);
   CHECK_EQ(counter_dynamic, (long)T * mu_iters);
@@ -54,10 +56,10 @@ static void *main_trylock(void *arg) {
   CHECK_RC(sp_mutex_trylock(&tl_mu), 0);
   CHECK_RC(sp_mutex_trylock(&tl_mu), SP_EAGAIN);
   sp_task *t = SPAWN(try_from_other, NULL);
-  CHECK_RC((int)PINT(spt_join(t)), SP_EAGAIN);
+  CHECK_RC((int)PINT(spt_join_soon(t, "a task calling sp_mutex_trylock")), SP_EAGAIN);
   sp_mutex_unlock(&tl_mu);
   t = SPAWN(try_from_other, NULL);
-  CHECK_RC((int)PINT(spt_join(t)), 0); /* free: the other task took and released it */
+  CHECK_RC((int)PINT(spt_join_soon(t, "a task calling sp_mutex_trylock")), 0); /* free: the other task took and released it */
   CHECK_RC(sp_mutex_trylock(&tl_mu), 0);
   sp_mutex_unlock(&tl_mu);
   return NULL;
@@ -67,28 +69,30 @@ static void *main_trylock(void *arg) {
 Test(sync, mutex_trylock, .timeout = 30) { spt_run(4, main_trylock, NULL); }
 
 static sp_mutex fifo_mu = SP_MUTEX_INIT;
-static int fifo_order[10], fifo_n;
-static atomic_int fifo_parked;
+static int fifo_order[10];
+static atomic_int fifo_n;
 static void *fifo_locker(void *arg) {
-  atomic_fetch_add(&fifo_parked, 1);
   CHECK_RC(sp_mutex_lock(&fifo_mu), 0);
-  fifo_order[fifo_n++] = (int)PINT(arg);
+  fifo_order[atomic_fetch_add(&fifo_n, 1)] = (int)PINT(arg);
   sp_mutex_unlock(&fifo_mu);
   return NULL;
 }
 static void *main_mutex_fifo(void *arg) {
   (void)arg;
+  enum { N = 10 };
   CHECK_RC(sp_mutex_lock(&fifo_mu), 0);
-  sp_task *ts[10];
-  for (int i = 0; i < 10; i++) {
+  sp_task *ts[N];
+  for (int i = 0; i < N; i++) {
     ts[i] = SPAWN(fifo_locker, i);
-    while (atomic_load(&fifo_parked) <= i) CHECK_RC(sp_sleep(US(100)), 0);
-    CHECK_RC(sp_sleep(MS(2)), 0); /* let it park in sp_mutex_lock */
+    CHECK_PARKED(&ts[i], 1, "a task in sp_mutex_lock on a held mutex"); /* queued behind the ones before */
   }
   sp_mutex_unlock(&fifo_mu);
-  CHECK_RC(sp_gather(ts, 10, NULL), 0);
-  CHECK_EQ(fifo_n, 10);
-  for (int i = 0; i < 10; i++) CHECKF(fifo_order[i] == i, "waiter %d got the lock in position %d", fifo_order[i], i);
+  /* each unlock hands the lock to the next waiter, which unlocks in turn */
+  CHECK_SOON(atomic_load(&fifo_n) == N, "mutex unlock did not hand the lock down the %d parked waiters: %d got it",
+             N, atomic_load(&fifo_n));
+  spt_gather_soon(ts, N, NULL, "the lockers");
+  for (int i = 0; i < atomic_load(&fifo_n); i++)
+    CHECKF(fifo_order[i] == i, "waiter %d got the lock in position %d", fifo_order[i], i);
   return NULL;
 }
 
@@ -123,6 +127,7 @@ static void *main_sem(void *arg) {
   enum { T = 32 };
   sp_task *ts[T];
   for (int i = 0; i < T; i++) ts[i] = SPAWN(sem_worker, NULL);
+  spt_step("32 tasks taking turns through a semaphore of 3");
   CHECK_RC(sp_gather(ts, T, NULL), 0);
   CHECK_EQ(atomic_load(&max_inflight), SEM_LIMIT);
   CHECK_EQ(sp_sem_value(&lim_sem), SEM_LIMIT);
@@ -145,6 +150,38 @@ Test(sync, semaphore_limits_concurrency, .timeout = 60) {
   spt_run(4, main_sem, NULL);
 }
 
+static sp_sem hand_sem = SP_SEM_INIT(0);
+static atomic_int hand_got;
+static void *sem_taker(void *arg) {
+  (void)arg;
+  CHECK_RC(sp_sem_acquire(&hand_sem), 0);
+  atomic_fetch_add(&hand_got, 1);
+  return NULL;
+}
+static void *main_sem_handoff(void *arg) {
+  (void)arg;
+  enum { N = 8 };
+  sp_task *ts[N];
+  for (int i = 0; i < N; i++) ts[i] = SPAWN(sem_taker, NULL);
+  CHECK_PARKED(ts, N, "tasks in sp_sem_acquire on an empty semaphore");
+  for (int i = 1; i <= N; i++) {
+    sp_sem_release(&hand_sem);
+    CHECK_SOON(atomic_load(&hand_got) == i,
+               "sp_sem_release number %d did not wake one of the %d tasks parked in sp_sem_acquire: %d woke", i,
+               N - i + 1, atomic_load(&hand_got) - (i - 1));
+  }
+  spt_gather_soon(ts, N, NULL, "the semaphore takers");
+  CHECK_EQ(sp_sem_value(&hand_sem), 0);
+  return NULL;
+}
+
+/* Each release wakes exactly one task parked in sp_sem_acquire: the unit goes to it, not to the count. */
+Test(sync, semaphore_release_wakes_waiter, .timeout = 60) {
+  spt_run(1, main_sem_handoff, NULL);
+  atomic_store(&hand_got, 0);
+  spt_run(4, main_sem_handoff, NULL);
+}
+
 /* ------------------------------------------------------- wait group */
 
 static sp_waitgroup wg = SP_WAITGROUP_INIT;
@@ -162,7 +199,13 @@ static void *main_wg(void *arg) {
   CHECK_RC(sp_wg_wait(&wg), 0); /* zero count: returns at once */
   sp_wg_add(&wg, N);
   for (int i = 0; i < N; i++) CHECK_RC(sp_spawn(NULL, wg_worker, IPTR(i + 1)), 0);
-  CHECK_RC(sp_wg_wait(&wg), 0);
+  sp_deadline d;
+  sp_deadline_push(&d, MS(5) + spt_patience_ns());
+  int rc = sp_wg_wait(&wg);
+  sp_deadline_pop(&d);
+  CHECKF(rc == 0, "sp_wg_wait was not woken within %.0f s after the %d tasks' last sleep: %d (%s), %d called done",
+         spt_patience_s(), N, rc, sp_strerror(rc), atomic_load(&wg_finished));
+  if (rc) CHECK_SOON(atomic_load(&wg_finished) == N, "the %d tasks did not all finish", N); /* before wg goes */
   CHECK_EQ(atomic_load(&wg_finished), N);
   CHECK_RC(sp_wg_wait(&wg), 0);
   return NULL;
@@ -187,12 +230,13 @@ static void *main_event(void *arg) {
   CHECK_EQ(sp_event_is_set(&ev), 0);
   sp_task *ts[N];
   for (int i = 0; i < N; i++) ts[i] = SPAWN(ev_waiter, NULL);
-  CHECK_RC(sp_sleep(MS(20)), 0);
+  CHECK_PARKED(ts, N, "tasks in sp_event_wait on an unset event");
   CHECK_EQ(atomic_load(&ev_woken), 0);
   sp_event_set(&ev);
   CHECK(sp_event_is_set(&ev) != 0);
-  CHECK_RC(sp_gather(ts, N, NULL), 0);
-  CHECK_EQ(atomic_load(&ev_woken), N);
+  spt_gather_soon(ts, N, NULL, "the event waiters");
+  CHECKF(atomic_load(&ev_woken) == N, "sp_event_set did not wake the %d tasks parked on the event within %.0f s: %d woke",
+         N, spt_patience_s(), atomic_load(&ev_woken));
   /* while set, waits return at once */
   CHECK_RC(sp_event_wait(&ev), 0);
   sp_event_clear(&ev);
@@ -204,9 +248,9 @@ static void *main_event(void *arg) {
   CHECK_EQ(sp_deadline_pop(&d), 1);
   /* and a second set/wait cycle works */
   sp_task *t = SPAWN(ev_waiter, NULL);
-  CHECK_RC(sp_sleep(MS(5)), 0);
+  CHECK_PARKED(&t, 1, "a task in sp_event_wait after a clear");
   sp_event_set(&ev);
-  spt_join(t);
+  spt_join_soon(t, "the event waiter, once the event was set again,");
   CHECK_EQ(atomic_load(&ev_woken), N + 1);
   return NULL;
 }
@@ -243,25 +287,25 @@ static void *main_foreign_sync(void *arg) {
   sp_wg_add(&fwg, 1);
   CHECK_EQ(pthread_create(&th, NULL, foreign_sync_thread, NULL), 0);
   CHECK_RC(sp_sleep(MS(10)), 0);
-  CHECK_EQ(atomic_load(&f_step), 0);
+  CHECK_EQ(atomic_load(&f_step), 0); /* the event is not set: it cannot have passed */
   CHECK_RC(sp_mutex_lock(&fm), 0);
   sp_event_set(&fev);
-  CHECK_RC(sp_sleep(MS(20)), 0);
-  CHECK_EQ(atomic_load(&f_in_lock), 0); /* still blocked on the mutex */
+  CHECK_SOON(atomic_load(&f_step) == 1, "sp_event_set did not wake a plain thread blocked in sp_event_wait");
+  CHECK_RC(sp_sleep(MS(10)), 0);
+  CHECK_EQ(atomic_load(&f_in_lock), 0); /* this task holds the mutex */
   sp_mutex_unlock(&fm);
-  for (int i = 0; i < 2000 && atomic_load(&f_in_lock) == 0; i++) CHECK_RC(sp_sleep(MS(1)), 0);
-  CHECK_EQ(atomic_load(&f_in_lock), 1);
+  CHECK_SOON(atomic_load(&f_in_lock) == 1, "sp_mutex_unlock did not wake a plain thread blocked in sp_mutex_lock");
   CHECK_RC(sp_sleep(MS(10)), 0);
-  CHECK_EQ(atomic_load(&f_step), 1); /* blocked in sp_sem_acquire */
+  CHECK_EQ(atomic_load(&f_step), 1); /* no unit yet: still in sp_sem_acquire */
   sp_sem_release(&fsem);
-  for (int i = 0; i < 2000 && atomic_load(&f_step) < 2; i++) CHECK_RC(sp_sleep(MS(1)), 0);
-  CHECK_EQ(atomic_load(&f_step), 2);
+  CHECK_SOON(atomic_load(&f_step) >= 2, "sp_sem_release did not wake a plain thread blocked in sp_sem_acquire");
   CHECK_RC(sp_sleep(MS(10)), 0);
-  CHECK_EQ(atomic_load(&f_step), 2); /* blocked in sp_wg_wait */
+  CHECK_EQ(atomic_load(&f_step), 2); /* the count is 1: still in sp_wg_wait */
   sp_wg_done(&fwg);
-  for (int i = 0; i < 2000 && atomic_load(&f_step) < 3; i++) CHECK_RC(sp_sleep(MS(1)), 0);
-  CHECK_EQ(atomic_load(&f_step), 3);
-  pthread_join(th, NULL);
+  CHECK_SOON(atomic_load(&f_step) == 3, "sp_wg_done did not wake a plain thread blocked in sp_wg_wait");
+  if (spt_pthread_join_within(th, NULL, spt_patience_ns()) != 0)
+    CHECKF(0, "the plain thread did not end within %.0f s (left blocked at step %d)", spt_patience_s(),
+           atomic_load(&f_step));
   return NULL;
 }
 
