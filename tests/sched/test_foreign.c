@@ -1,6 +1,7 @@
 /* test_foreign.c - runtimes driven from plain threads; shutdown; sp_offload. */
 #define _GNU_SOURCE
-#include "spt.h"
+#define SPT_RUN_LIMIT_S 20
+#include "spt_internal.h"
 
 #include <unistd.h>
 
@@ -14,6 +15,23 @@ static sp_runtime *new_rt(unsigned workers, unsigned offload_threads) {
   cr_assert_eq(rc, 0, "sp_runtime_new: %d (%s)", rc, sp_strerror(rc));
   cr_assert_not_null(rt);
   return rt;
+}
+
+/* sp_runtime_free under the watchdog: it must end once every task has. */
+static void free_rt(sp_runtime *rt) {
+  int armed = spt_watchdog_arm("sp_runtime_free", 2 * spt_patience_ns());
+  ASSERT_RC(sp_runtime_free(rt), 0);
+  if (armed) spt_watchdog_disarm();
+}
+
+/* Joins t from this (plain) thread, failing the test after the patience. */
+static void *join_here(sp_task *t, const char *what) {
+  void *res = NULL;
+  int rc = spt_join_from_thread_within(t, &res, spt_patience_ns());
+  cr_assert_neq(rc, SP_ETIMEDOUT, "%s did not end within %.0f s (joined from a plain thread)", what,
+                spt_patience_s());
+  cr_assert_eq(rc, 0, "joining %s: %d (%s)", what, rc, sp_strerror(rc));
+  return res;
 }
 
 /* ----------------------------------------- spawn + join from pthreads */
@@ -59,14 +77,20 @@ Test(foreign, spawn_and_join_from_pthreads, .timeout = 120) {
   cr_assert_eq(sp_runtime_workers(ft_rt), 2u);
   pthread_t th[FT_THREADS];
   for (int i = 0; i < FT_THREADS; i++) cr_assert_eq(pthread_create(&th[i], NULL, ft_thread, IPTR(i)), 0);
-  for (int i = 0; i < FT_THREADS; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < FT_THREADS; i++) {
+    int rc = spt_pthread_join_within(th[i], NULL, 4 * spt_patience_ns());
+    cr_assert_eq(rc, 0,
+                 "plain thread %d, spawning and joining %d tasks, did not finish within %.0f s: a task it spawned "
+                 "never ran, or its join was not woken; first failed check: %s",
+                 i, ft_per_thread, 4 * spt_patience_s(), spt_first_failure);
+  }
   ASSERT_NO_TASK_FAILURES();
   int bad = 0, first_bad = -1;
   for (int i = 0; i < total; i++)
     if (atomic_load(&ft_ran[i]) != 1 && bad++ == 0) first_bad = i;
   cr_assert_eq(bad, 0, "%d tasks did not run exactly once (first: %d ran %d times)", bad, first_bad,
                first_bad >= 0 ? atomic_load(&ft_ran[first_bad]) : 0);
-  ASSERT_RC(sp_runtime_free(ft_rt), 0);
+  free_rt(ft_rt);
   free(ft_ran);
 }
 
@@ -87,16 +111,14 @@ Test(foreign, runtime_spawn_opts_and_detached, .timeout = 30) {
   struct sp_spawn_opts o = {64 * 1024, "from-outside"};
   sp_task *t = NULL;
   ASSERT_RC(sp_runtime_spawn(rt, &t, &o, record_name, NULL), 0);
-  void *res = NULL;
-  ASSERT_RC(sp_join(t, &res), 0);
-  cr_assert_eq(PINT(res), 5);
+  cr_assert_eq(PINT(join_here(t, "a task spawned from a plain thread")), 5);
   cr_assert_str_eq(ft_name, "from-outside");
   ft_name[0] = '\0';
   atomic_store(&ft_name_set, 0);
   ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, record_name, NULL), 0);
-  for (int i = 0; i < 5000 && !atomic_load(&ft_name_set); i++) usleep(1000);
+  ASSERT_SOON(atomic_load(&ft_name_set), "a detached task spawned from a plain thread never ran");
   cr_assert_str_eq(ft_name, "task");
-  ASSERT_RC(sp_runtime_free(rt), 0);
+  free_rt(rt);
   ASSERT_NO_TASK_FAILURES();
 }
 
@@ -105,13 +127,92 @@ Test(foreign, workers_from_environment, .timeout = 30) {
   setenv("SPINDLE_WORKERS", "3", 1);
   sp_runtime *rt = new_rt(0, 0);
   cr_assert_eq(sp_runtime_workers(rt), 3u);
-  ASSERT_RC(sp_runtime_free(rt), 0);
+  free_rt(rt);
   unsetenv("SPINDLE_WORKERS");
   rt = new_rt(0, 0);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   cr_assert(sp_runtime_workers(rt) >= 1 && (long)sp_runtime_workers(rt) <= cpus, "workers %u, cpus %ld",
             sp_runtime_workers(rt), cpus);
-  ASSERT_RC(sp_runtime_free(rt), 0);
+  free_rt(rt);
+}
+
+/* ------------------------------------- waking a parked runtime from outside */
+
+/*
+ * Work that a plain thread hands to a runtime whose workers are all parked
+ * (idle in their poll loops, no timer due) goes to the global queue, and
+ * one worker must be woken for it: nothing else would wake one, since even
+ * the monitor sleeps while every worker is parked.  One lost wakeup and the
+ * work never runs.  Each round parks the workers again, so one of many
+ * wakeups lost is caught too.
+ */
+enum { WAKE_ROUNDS = 40 };
+static atomic_int pw_ran;
+static sp_event pw_event = SP_EVENT_INIT;
+
+static void *count_run(void *arg) {
+  (void)arg;
+  atomic_fetch_add(&pw_ran, 1);
+  return NULL;
+}
+
+/* Waits until every worker of rt is parked, and then a little more, so that
+ * they are blocked in the kernel rather than on their way there. */
+static void wait_all_parked(sp_runtime *rt, int round) {
+  ASSERT_SOON(spt_all_workers_parked(rt), "round %d: only %d of %u workers went idle with nothing to run", round,
+              spt_workers_parked(rt), sp_runtime_workers(rt));
+  usleep(500);
+}
+
+/* A task spawned from a plain thread while every worker is parked runs (1 and 4 workers, 40 rounds). */
+Test(foreign, spawn_wakes_parked_worker, .timeout = 60) {
+  for (unsigned workers = 1; workers <= 4; workers += 3) {
+    sp_runtime *rt = new_rt(workers, 0);
+    atomic_store(&pw_ran, 0);
+    for (int round = 1; round <= WAKE_ROUNDS; round++) {
+      wait_all_parked(rt, round);
+      ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, count_run, NULL), 0);
+      ASSERT_SOON(atomic_load(&pw_ran) == round,
+                  "%u worker(s), round %d: a task spawned from a plain thread while every worker was parked did "
+                  "not run: no worker was woken for it",
+                  workers, round);
+    }
+    free_rt(rt);
+  }
+  ASSERT_NO_TASK_FAILURES();
+}
+
+static atomic_int pw_woke;
+static void *wait_pw_event(void *arg) {
+  (void)arg;
+  CHECK_RC(sp_event_wait(&pw_event), 0);
+  atomic_fetch_add(&pw_woke, 1);
+  return NULL;
+}
+
+/* A task parked on an event that a plain thread sets, while every worker is parked, wakes and runs
+ * (1 and 4 workers, 40 rounds). */
+Test(foreign, event_set_from_thread_wakes_parked_task, .timeout = 60) {
+  for (unsigned workers = 1; workers <= 4; workers += 3) {
+    sp_runtime *rt = new_rt(workers, 0);
+    atomic_store(&pw_woke, 0);
+    for (int round = 1; round <= WAKE_ROUNDS; round++) {
+      sp_event_init(&pw_event);
+      sp_task *t = NULL;
+      ASSERT_RC(sp_runtime_spawn(rt, &t, NULL, wait_pw_event, NULL), 0);
+      ASSERT_SOON(spt_parked(t), "%u worker(s), round %d: the task spawned from this thread never parked on the event",
+                  workers, round);
+      wait_all_parked(rt, round);
+      sp_event_set(&pw_event);
+      ASSERT_SOON(atomic_load(&pw_woke) == round,
+                  "%u worker(s), round %d: a task parked on an event set by a plain thread, while every worker was "
+                  "parked, did not run: no worker was woken for it",
+                  workers, round);
+      join_here(t, "the event waiter");
+    }
+    free_rt(rt);
+  }
+  ASSERT_NO_TASK_FAILURES();
 }
 
 /* -------------------------------------------------------- block_on */
@@ -126,7 +227,7 @@ static void *bo_fn(void *arg) {
   CHECK_RC(sp_runtime_block_on(bo_rt, bo_fn, arg, NULL), SP_EPERM);
   sp_event_set(mine);
   sp_deadline d;
-  sp_deadline_push(&d, SEC(10));
+  sp_deadline_push(&d, spt_patience_ns());
   int rc = sp_event_wait(theirs); /* only completes if both run at once */
   sp_deadline_pop(&d);
   CHECK_RC(rc, 0);
@@ -146,12 +247,16 @@ Test(foreign, block_on_two_threads, .timeout = 60) {
   cr_assert_eq(pthread_create(&a, NULL, bo_thread, IPTR(1)), 0);
   cr_assert_eq(pthread_create(&b, NULL, bo_thread, IPTR(2)), 0);
   void *ra = NULL, *rb = NULL;
-  pthread_join(a, &ra);
-  pthread_join(b, &rb);
+  cr_assert_eq(spt_pthread_join_within(a, &ra, 2 * spt_patience_ns()), 0,
+               "sp_runtime_block_on from plain thread 1 did not return within %.0f s; first failed check: %s",
+               2 * spt_patience_s(), spt_first_failure);
+  cr_assert_eq(spt_pthread_join_within(b, &rb, 2 * spt_patience_ns()), 0,
+               "sp_runtime_block_on from plain thread 2 did not return within %.0f s; first failed check: %s",
+               2 * spt_patience_s(), spt_first_failure);
   ASSERT_NO_TASK_FAILURES();
   cr_assert_eq(PINT(ra), 10);
   cr_assert_eq(PINT(rb), 20);
-  ASSERT_RC(sp_runtime_free(bo_rt), 0);
+  free_rt(bo_rt);
 }
 
 /* -------------------------------------------------------- shutdown */
@@ -188,13 +293,12 @@ Test(foreign, free_cancels_parked_tasks, .timeout = 30) {
   sp_task *kept = NULL;
   ASSERT_RC(sp_runtime_spawn(rt, &kept, NULL, sd_sleeper, NULL), 0); /* handle never joined */
   ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, sd_receiver, NULL), 0);
-  for (int i = 0; i < 5000 && atomic_load(&sd_parked) < 2; i++) usleep(1000);
-  cr_assert_eq(atomic_load(&sd_parked), 2);
-  usleep(20000); /* let both park */
+  ASSERT_SOON(atomic_load(&sd_parked) == 2, "the two tasks spawned from this thread did not both start");
+  ASSERT_SOON(spt_all_workers_parked(rt), "the workers did not go idle: the two tasks did not both park");
   uint64_t t0 = mono_ns();
-  ASSERT_RC(sp_runtime_free(rt), 0);
+  free_rt(rt);
   double el = ms_since(t0);
-  cr_assert(el < 2000, "sp_runtime_free took %.1f ms with a task in sp_sleep(60 s)", el);
+  cr_assert(el < spt_patience_s() * 1000, "sp_runtime_free took %.1f ms with a task in sp_sleep(60 s)", el);
   cr_assert_eq(atomic_load(&sd_finished), 2, "sp_runtime_free returned before its tasks ended");
   ASSERT_NO_TASK_FAILURES();
   int r0 = atomic_load(&sd_rc[0]), r1 = atomic_load(&sd_rc[1]), r2 = atomic_load(&sd_rc[2]),
@@ -229,7 +333,7 @@ Test(foreign, free_waits_for_tasks_spawned_while_it_counts, .timeout = 120) {
     sp_runtime *rt = new_rt(2, 0);
     for (int i = 0; i < 8; i++) ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, chain_link, NULL), 0);
     usleep((useconds_t)(round % 7) * 100);
-    ASSERT_RC(sp_runtime_free(rt), 0);
+    free_rt(rt);
     long started = atomic_load(&ch_started), finished = atomic_load(&ch_finished);
     cr_assert_eq(finished, started, "round %d: sp_runtime_free returned with %ld of %ld started tasks running",
                  round, started - finished, started);
@@ -239,7 +343,7 @@ Test(foreign, free_waits_for_tasks_spawned_while_it_counts, .timeout = 120) {
 static atomic_int q_done;
 static void *sd_sleeper_once(void *arg) {
   (void)arg;
-  return IPTR(sp_sleep(SEC(10)));
+  return IPTR(sp_sleep(SEC(60)));
 }
 static void *quick_task(void *arg) {
   (void)arg;
@@ -252,18 +356,17 @@ Test(foreign, cancel_and_join_from_pthread, .timeout = 30) {
   sp_runtime *rt = new_rt(2, 0);
   sp_task *t = NULL;
   ASSERT_RC(sp_runtime_spawn(rt, &t, NULL, sd_sleeper_once, NULL), 0);
-  usleep(20000);
+  ASSERT_SOON(spt_parked(t), "the task spawned from this thread never parked in sp_sleep(60 s)");
   uint64_t t0 = mono_ns();
   sp_cancel(t);
-  void *res = NULL;
-  ASSERT_RC(sp_join(t, &res), 0);
-  cr_assert(ms_since(t0) < 1000, "cancel+join from a pthread took %.1f ms", ms_since(t0));
+  void *res = join_here(t, "a task in sp_sleep(60 s) cancelled from a plain thread");
+  cr_assert(ms_since(t0) < spt_patience_s() * 1000, "cancel+join from a pthread took %.1f ms", ms_since(t0));
   cr_assert_eq(PINT(res), SP_ECANCELED, "the task's sleep returned %ld", (long)PINT(res));
   /* the runtime keeps working */
   for (int i = 0; i < 10; i++) ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, quick_task, NULL), 0);
-  for (int i = 0; i < 5000 && atomic_load(&q_done) < 10; i++) usleep(1000);
-  cr_assert_eq(atomic_load(&q_done), 10);
-  ASSERT_RC(sp_runtime_free(rt), 0);
+  ASSERT_SOON(atomic_load(&q_done) == 10, "of 10 tasks spawned from this thread after the cancel, %d ran",
+              atomic_load(&q_done));
+  free_rt(rt);
 }
 
 /* --------------------------------------------------------- offload */
@@ -272,50 +375,60 @@ static atomic_int ticks, tick_stop;
 static void *ticker(void *arg) {
   (void)arg;
   while (!atomic_load(&tick_stop)) {
-    CHECK_RC(sp_sleep(MS(5)), 0);
+    CHECK_RC(sp_sleep(MS(1)), 0);
     atomic_fetch_add(&ticks, 1);
   }
   return NULL;
 }
 
 static pthread_t off_worker_thread;
-static atomic_int off_fn_worker_id = 99, off_fn_same_thread = -1;
-static void *blocking_100ms(void *arg) {
+static atomic_int off_fn_worker_id = 99, off_fn_same_thread = -1, off_ticks_seen = -1;
+
+/* Blocks its thread until the ticker, a task, has ticked 5 more times: it
+ * can only do that if the one worker is not the thread blocked here. */
+static void *block_until_5_ticks(void *arg) {
   atomic_store(&off_fn_worker_id, sp_worker_id());
   atomic_store(&off_fn_same_thread, pthread_equal(pthread_self(), off_worker_thread) != 0);
-  usleep(100 * 1000);
+  int from = atomic_load(&ticks);
+  uint64_t end = mono_ns() + spt_patience_ns();
+  while (atomic_load(&ticks) - from < 5 && mono_ns() < end) usleep(200);
+  atomic_store(&off_ticks_seen, atomic_load(&ticks) - from);
   return IPTR(PINT(arg) + 1);
 }
 
 static void *main_offload(void *arg) {
   (void)arg;
   sp_task *tk = SPAWN(ticker, NULL);
-  CHECK_RC(sp_sleep(MS(20)), 0);
+  CHECK_SOON(atomic_load(&ticks) > 0, "the ticker never ticked");
   off_worker_thread = pthread_self();
-  int before = atomic_load(&ticks);
-  uint64_t t0 = sp_now_ns();
   void *res = NULL;
-  CHECK_RC(sp_offload(blocking_100ms, IPTR(0xbeef), &res), 0);
-  uint64_t el = sp_now_ns() - t0;
-  int during = atomic_load(&ticks) - before;
+  CHECK_RC(sp_offload(block_until_5_ticks, IPTR(0xbeef), &res), 0);
   CHECK_EQ(PINT(res), 0xbeef + 1);
-  CHECKF(el >= MS(100), "sp_offload of a 100 ms call returned after %.1f ms", el / 1e6);
-  CHECKF(during >= (sanitized() ? 3 : 10), "ticker ran only %d times during a 100 ms offload (1 worker)", during);
+  CHECKF(atomic_load(&off_ticks_seen) >= 5,
+         "while an offloaded call blocked its thread for %.0f s, the ticker task ran only %d times (1 worker)",
+         spt_patience_s(), atomic_load(&off_ticks_seen));
   CHECK_EQ(atomic_load(&off_fn_worker_id), -1);
   CHECK_EQ(atomic_load(&off_fn_same_thread), 0);
   atomic_store(&tick_stop, 1);
-  spt_join(tk);
+  spt_join_soon(tk, "the ticker, told to stop,");
   return NULL;
 }
 
 /* sp_offload runs a blocking call on another thread; the single worker keeps running tasks. */
 Test(foreign, offload_keeps_worker_free, .timeout = 30) { spt_run(1, main_offload, NULL); }
 
-static atomic_int oc_rc = 1, oc_after = 1;
+static atomic_int oc_rc = 1, oc_after = 1, oc_in_offload, oc_cancel_sent;
+/* Blocks until the task that offloaded it has been cancelled. */
+static void *block_until_cancel_sent(void *arg) {
+  atomic_store(&oc_in_offload, 1);
+  uint64_t end = mono_ns() + spt_patience_ns();
+  while (!atomic_load(&oc_cancel_sent) && mono_ns() < end) usleep(200);
+  return IPTR(PINT(arg) + 1);
+}
 static void *offload_then_park(void *arg) {
   (void)arg;
   void *res = NULL;
-  atomic_store(&oc_rc, sp_offload(blocking_100ms, IPTR(1), &res));
+  atomic_store(&oc_rc, sp_offload(block_until_cancel_sent, IPTR(1), &res));
   CHECK_EQ(PINT(res), 2);
   atomic_store(&oc_after, sp_sleep(MS(1)));
   return NULL;
@@ -323,9 +436,10 @@ static void *offload_then_park(void *arg) {
 static void *main_offload_cancel(void *arg) {
   (void)arg;
   sp_task *t = SPAWN(offload_then_park, NULL);
-  CHECK_RC(sp_sleep(MS(20)), 0);
+  CHECK_SOON(atomic_load(&oc_in_offload), "the offloaded call never started");
   sp_cancel(t);
-  spt_join(t);
+  atomic_store(&oc_cancel_sent, 1);
+  spt_join_soon(t, "a task in sp_offload, cancelled,");
   CHECK_RC(atomic_load(&oc_rc), 0);
   CHECK_RC(atomic_load(&oc_after), SP_ECANCELED);
   return NULL;
@@ -355,17 +469,17 @@ static void *main_offload_many(void *arg) {
   sp_task **ts = calloc((size_t)n, sizeof *ts);
   uint64_t t0 = sp_now_ns();
   for (int i = 0; i < n; i++) ts[i] = SPAWN(offload_50ms_task, i + 1);
-  CHECK_RC(sp_gather(ts, (size_t)n, NULL), 0);
+  CHECK_RC(spt_gather_soon(ts, (size_t)n, NULL, "tasks each offloading a 50 ms call"), 0);
   free(ts);
   return IPTR(sp_now_ns() - t0);
 }
 
-/* 50 concurrent offloads of usleep(50 ms) run in parallel: far less than 50 x 50 ms. */
+/* 50 concurrent offloads of usleep(50 ms) run in parallel: many at once, and in less than 50 x 50 ms. */
 Test(foreign, fifty_offloads_parallel, .timeout = 60) {
   uint64_t el = (uint64_t)PINT(spt_run(2, main_offload_many, IPTR(50)));
   cr_assert(el >= MS(50));
-  if (!sanitized()) cr_assert(el < MS(1000), "50 offloads of 50 ms took %.1f ms", el / 1e6);
   cr_assert(atomic_load(&off_max) > 2, "at most %d offloads ran at once", atomic_load(&off_max));
+  if (!sanitized()) cr_assert(el < MS(2500), "50 offloads of 50 ms took %.1f ms: one after the other?", el / 1e6);
 }
 
 /* offload_threads bounds the pool: with 2 threads, 10 offloads of 50 ms take >= 250 ms. */
