@@ -138,11 +138,19 @@ Test(internals, runq_concurrent_steal_exactly_once, .timeout = 120) {
     while ((p = sp__runq_pop(&rq_owner))) rq_run(p);
     expect += 1;
     /* Wait until this round is fully accounted for before reusing tasks. */
+    uint64_t end = mono_ns() + spt_patience_ns();
+    int missing = -1;
     for (;;) {
-      int ok = 1;
-      for (int i = 0; i < RQ_TASKS && ok; i++) ok = atomic_load(&rq_runs[i]) >= expect;
-      if (ok) break;
+      missing = -1;
+      for (int i = 0; i < RQ_TASKS && missing < 0; i++)
+        if (atomic_load(&rq_runs[i]) < expect) missing = i;
+      if (missing < 0 || mono_ns() > end) break;
       sched_yield();
+    }
+    if (missing >= 0) {
+      atomic_store(&rq_done, 1); /* let the thieves go */
+      cr_assert(0, "round %ld: task %d was pushed but never run by the owner or a thief within %.0f s (a steal lost it?)",
+                r + 1, missing, spt_patience_s());
     }
   }
   atomic_store(&rq_done, 1);

@@ -1,5 +1,6 @@
 /* test_seed.c - the seed tutorial's programs (scaled down): order and timing. */
 #define _GNU_SOURCE
+#define SPT_RUN_LIMIT_S 20
 #include "spt.h"
 
 #include <fcntl.h>

@@ -1,5 +1,6 @@
 /* test_steal.c - work stealing, fairness, and serving a busy worker's loop. */
 #define _GNU_SOURCE
+#define SPT_RUN_LIMIT_S 20
 #include "spt.h"
 
 #include <fcntl.h>
@@ -45,16 +46,18 @@ static void *main_steal(void *arg) {
   sp_task *ts[KIDS];
   for (int i = 0; i < KIDS; i++) ts[i] = SPAWN(cpu_kid, i);
   /* hog this worker without yielding: the children can only run if stolen */
-  uint64_t end = mono_ns() + (sanitized() ? SEC(20) : SEC(3));
+  uint64_t end = mono_ns() + spt_patience_ns();
   while (atomic_load(&kids_done) < KIDS && mono_ns() < end) spin_ns(US(100));
   CHECK_EQ(sp_worker_id(), me); /* we never parked, so never moved */
   int done_while_hogging = atomic_load(&kids_done);
-  CHECK_RC(sp_gather(ts, KIDS, NULL), 0);
+  CHECKF(done_while_hogging == KIDS,
+         "while worker %d was hogged for %.0f s, only %d of its %d queued children ran: the other worker was not "
+         "woken, or did not steal them",
+         me, spt_patience_s(), done_while_hogging, KIDS);
+  CHECK_RC(spt_gather_soon(ts, KIDS, NULL, "the children"), 0);
   int elsewhere = 0;
   for (int i = 0; i < KIDS; i++) elsewhere += kid_worker[i] != me;
-  CHECKF(done_while_hogging > 0 && elsewhere > 0,
-         "no child ran on the other worker (%d done while worker %d was hogged, %d ran elsewhere)",
-         done_while_hogging, me, elsewhere);
+  CHECKF(elsewhere == KIDS, "%d of %d children ran on the hogged worker %d", KIDS - elsewhere, KIDS, me);
   sp_worker_stats s = stats_sum(rt);
   CHECKF(s.steals > 0, "stats: steals = %llu", (unsigned long long)s.steals);
   CHECKF(s.steal_ops > 0 && s.steal_ops <= s.steals, "stats: steal_ops = %llu, steals = %llu",
@@ -75,11 +78,11 @@ static atomic_int fair_flag;
 static atomic_int yielder_timed_out;
 static atomic_int yielder_started;
 
-/* Yields until fair_flag is set (or 3 s pass, which counts as starvation). */
+/* Yields until fair_flag is set (or the patience passes, which counts as starvation). */
 static void *yielder(void *arg) {
   (void)arg;
   atomic_store(&yielder_started, 1);
-  uint64_t end = mono_ns() + (sanitized() ? SEC(20) : SEC(3));
+  uint64_t end = mono_ns() + spt_patience_ns();
   while (!atomic_load(&fair_flag)) {
     CHECK_RC(sp_yield(), 0);
     if (mono_ns() > end) {
@@ -103,13 +106,13 @@ static void *main_fair_spawned(void *arg) {
   (void)arg;
   sp_task *y = SPAWN(yielder, NULL);
   sp_task *z = SPAWN(set_flag, NULL);
-  spt_join(y);
-  spt_join(z);
+  spt_join_soon(y, "the yielder");
+  spt_join_soon(z, "the task setting the flag");
   CHECKF(!atomic_load(&yielder_timed_out), "a spawned task starved behind a yielding task");
   /* the other task is spawned by the yielder itself */
   atomic_store(&fair_flag, 0);
   y = SPAWN(yielder_spawning, NULL);
-  spt_join(y);
+  spt_join_soon(y, "the yielder");
   CHECKF(!atomic_load(&yielder_timed_out), "a task spawned by a yielding task starved");
   return NULL;
 }
@@ -130,16 +133,15 @@ static void *main_fair_timer(void *arg) {
   (void)arg;
   sp_task *s = SPAWN(timed_sleeper, NULL);
   sp_task *y = SPAWN(yielder, NULL);
-  spt_join(y);
-  spt_join(s);
+  spt_join_soon(y, "the yielder");
+  spt_join_soon(s, "the sleeper");
   CHECKF(!atomic_load(&yielder_timed_out), "a sleeping task never woke while another task yielded");
-  if (!sanitized())
-    CHECKF(atomic_load(&timer_late_ns) < MS(50), "timer fired %.1f ms late under a yield loop",
-           atomic_load(&timer_late_ns) / 1e6);
+  CHECKF(atomic_load(&timer_late_ns) < MS(500), "timer fired %.1f ms late under a yield loop",
+         atomic_load(&timer_late_ns) / 1e6);
   return NULL;
 }
 
-/* One worker: timers still fire (within 50 ms) while a task yields in a loop. */
+/* One worker: timers still fire (within 500 ms) while a task yields in a loop. */
 Test(steal, fairness_timer, .timeout = 60) { spt_run(1, main_fair_timer, NULL); }
 
 static int fio_pipe[2];
@@ -148,7 +150,7 @@ static atomic_int fio_waiting;
 static void *fio_reader(void *arg) {
   (void)arg;
   atomic_store(&fio_waiting, 1);
-  int rc = sp_wait_fd(fio_pipe[0], SP_READABLE, SEC(10));
+  int rc = sp_wait_fd(fio_pipe[0], SP_READABLE, spt_patience_ns());
   atomic_store(&fio_woke_at, mono_ns());
   CHECKF(rc > 0 && (rc & SP_READABLE), "sp_wait_fd: %d (%s)", rc, sp_strerror(rc));
   atomic_store(&fair_flag, 1);
@@ -169,13 +171,12 @@ static void *main_fair_io(void *arg) {
   sp_task *r = SPAWN(fio_reader, NULL);
   sp_task *y = SPAWN(yielder, NULL);
   CHECK_EQ(pthread_create(&th, NULL, fio_writer_thread, NULL), 0);
-  spt_join(y);
-  spt_join(r);
-  pthread_join(th, NULL);
+  spt_join_soon(y, "the yielder");
+  spt_join_soon(r, "the fd reader");
+  CHECK_EQ(spt_pthread_join_within(th, NULL, spt_patience_ns()), 0);
   CHECKF(!atomic_load(&yielder_timed_out), "fd readiness never delivered while another task yielded");
-  if (!sanitized())
-    CHECKF(atomic_load(&fio_woke_at) - atomic_load(&fio_written_at) < MS(50), "fd wake %.1f ms after the write",
-           (atomic_load(&fio_woke_at) - atomic_load(&fio_written_at)) / 1e6);
+  CHECKF(atomic_load(&fio_woke_at) - atomic_load(&fio_written_at) < MS(500), "fd wake %.1f ms after the write",
+         (atomic_load(&fio_woke_at) - atomic_load(&fio_written_at)) / 1e6);
   close(fio_pipe[0]);
   close(fio_pipe[1]);
   return NULL;
@@ -201,16 +202,16 @@ Test(steal, fairness_global_queue, .timeout = 60) {
   ASSERT_RC(sp_runtime_new(&o, &rt), 0);
   sp_task *y = NULL, *z = NULL;
   ASSERT_RC(sp_runtime_spawn(rt, &y, NULL, yielder, NULL), 0);
-  for (int i = 0; i < 5000 && !atomic_load(&yielder_started); i++) usleep(1000);
-  cr_assert(atomic_load(&yielder_started));
+  ASSERT_SOON(atomic_load(&yielder_started), "the yielder spawned from this thread never started");
   usleep(10000);
   uint64_t t0 = mono_ns();
   ASSERT_RC(sp_runtime_spawn(rt, &z, NULL, set_flag_timed, NULL), 0);
-  ASSERT_RC(sp_join(z, NULL), 0);
-  ASSERT_RC(sp_join(y, NULL), 0);
+  ASSERT_SOON(atomic_load(&fair_flag), "a task from the global queue starved behind a yield loop");
+  cr_assert_eq(spt_join_from_thread_within(z, NULL, spt_patience_ns()), 0, "joining the global-queue task");
+  cr_assert_eq(spt_join_from_thread_within(y, NULL, spt_patience_ns()), 0, "joining the yielder");
   cr_assert(!atomic_load(&yielder_timed_out), "a task from the global queue starved behind a yield loop");
   double lat = (double)(atomic_load(&gq_ran_at) - t0) / 1e6;
-  if (!sanitized()) cr_assert(lat < 100, "global-queue task ran %.1f ms after sp_runtime_spawn", lat);
+  cr_assert(lat < 500, "global-queue task ran %.1f ms after sp_runtime_spawn", lat);
   ASSERT_RC(sp_runtime_free(rt), 0);
   ASSERT_NO_TASK_FAILURES();
 }
@@ -288,10 +289,10 @@ static void *main_busy_loop(void *arg) {
     }
     uint64_t a_start = mono_ns();
     sp_task *a = SPAWN(waiter_a, &bs);
-    spt_join(a);
-    spt_join(bs.b);
+    spt_join_soon(a, "A");
+    spt_join_within(bs.b, SEC(1) + spt_patience_ns(), "B");
     if (use_fd) {
-      pthread_join(th, NULL);
+      CHECK_EQ(spt_pthread_join_within(th, NULL, spt_patience_ns()), 0);
       close(bs.pipe[0]);
       close(bs.pipe[1]);
     }
@@ -306,9 +307,6 @@ static void *main_busy_loop(void *arg) {
     else CHECK_RC(bs.a_rc, 0);
     CHECKF(!bs.b_done_at_wake, "A (%s on worker %d) woke only after the 500 ms hog on that worker ended (%.1f ms late)",
            use_fd ? "fd wait" : "10 ms sleep", bs.w, lat);
-    if (!sanitized())
-      CHECKF(lat < 100, "A (%s) woke %.1f ms late while worker %d was hogged", use_fd ? "fd wait" : "sleep", lat,
-             bs.w);
   }
   CHECKF(arranged, "could not get B to run on A's worker in 25 attempts (B always stolen or late)");
   sp_worker_stats s = stats_sum(rt);
@@ -317,14 +315,14 @@ static void *main_busy_loop(void *arg) {
   return NULL;
 }
 
-/* Two workers: a timer on a worker hogged by a 500 ms task still fires within 100 ms. */
+/* Two workers: a timer on a worker hogged by a 500 ms task still fires before the hog ends. */
 Test(steal, busy_worker_timer_served, .timeout = 60) {
   spt_run(2, main_busy_loop, IPTR(0));
   cr_log_info("arranged in %d attempt(s); A waited on worker %d, woke on worker %d", busy_attempts, bs.w,
               bs.a_wake_worker);
 }
 
-/* Two workers: fd readiness on a worker hogged by a 500 ms task is delivered within 100 ms. */
+/* Two workers: fd readiness on a worker hogged by a 500 ms task is delivered before the hog ends. */
 Test(steal, busy_worker_fd_served, .timeout = 60) {
   spt_run(2, main_busy_loop, IPTR(1));
   cr_log_info("arranged in %d attempt(s); A waited on worker %d, woke on worker %d", busy_attempts, bs.w,

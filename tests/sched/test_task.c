@@ -1,6 +1,7 @@
 /* test_task.c - spawning, joining, gathering and naming tasks. */
 #define _GNU_SOURCE
-#include "spt.h"
+#define SPT_RUN_LIMIT_S 20
+#include "spt_internal.h"
 
 #include <sys/mman.h>
 
@@ -66,15 +67,50 @@ Test(task, join_many, .timeout = 60) {
 }
 
 /* A task spawned by one task can be joined by another. */
-static void *joiner(void *arg) { return spt_join((sp_task *)arg); }
+static void *joiner(void *arg) { return spt_join_soon((sp_task *)arg, "the task spawned by main"); }
 static void *main_join_elsewhere(void *arg) {
   (void)arg;
   sp_task *t = SPAWN(add_one, 99);
   sp_task *j = SPAWN(joiner, t);
-  CHECK_EQ(PINT(spt_join(j)), 100);
+  CHECK_EQ(PINT(spt_join_soon(j, "the joiner")), 100);
   return NULL;
 }
 Test(task, join_from_other_task, .timeout = 30) { spt_run(2, main_join_elsewhere, NULL); }
+
+/* A joiner parked in sp_join is woken when the task ends, which it does
+ * later, on its own (not run by the joiner). */
+static sp_event jw_go = SP_EVENT_INIT;
+static void *wait_go_then_add(void *arg) {
+  CHECK_RC(sp_event_wait(&jw_go), 0);
+  return IPTR(PINT(arg) + 1);
+}
+static atomic_int jw_joined;
+static void *parked_joiner(void *arg) {
+  void *res = NULL;
+  CHECK_RC(sp_join((sp_task *)arg, &res), 0);
+  atomic_store(&jw_joined, 1);
+  return res;
+}
+static void *main_join_wakes(void *arg) {
+  (void)arg;
+  for (int round = 0; round < 20; round++) {
+    sp_event_init(&jw_go);
+    atomic_store(&jw_joined, 0);
+    sp_task *t = SPAWN(wait_go_then_add, round);
+    sp_task *j = SPAWN(parked_joiner, t);
+    sp_task *both[2] = {t, j};
+    if (!CHECK_PARKED(both, 2, "a task in sp_event_wait and its joiner in sp_join")) return NULL;
+    sp_event_set(&jw_go);
+    CHECK_SOON(atomic_load(&jw_joined), "round %d: a task parked in sp_join was not woken when the joined task ended",
+               round);
+    CHECK_EQ(PINT(spt_join_soon(j, "the joiner")), round + 1);
+  }
+  return NULL;
+}
+Test(task, join_wakes_parked_joiner, .timeout = 60) {
+  spt_run(1, main_join_wakes, NULL);
+  spt_run(2, main_join_wakes, NULL);
+}
 
 /* ------------------------------------------------------------- detach */
 
@@ -103,7 +139,7 @@ static void *main_detach(void *arg) {
   sp_task *t = SPAWN(detached_body2, NULL);
   sp_detach(t);
   sp_deadline d;
-  sp_deadline_push(&d, SEC(5));
+  sp_deadline_push(&d, spt_patience_ns());
   CHECK_RC(sp_event_wait(&detached_ev1), 0);
   CHECK_RC(sp_event_wait(&detached_ev2), 0);
   CHECK_EQ(sp_deadline_pop(&d), 0);
@@ -132,6 +168,7 @@ static void *main_gather(void *arg) {
   sp_task **ts = calloc(n, sizeof *ts);
   void **res = calloc(n, sizeof *res);
   for (size_t i = 0; i < n; i++) ts[i] = SPAWN(gather_body, i);
+  spt_step("gathering 10,000 tasks");
   CHECK_RC(sp_gather(ts, n, res), 0);
   size_t bad = 0;
   for (size_t i = 0; i < n; i++)
