@@ -33,6 +33,29 @@ static int hex_val(unsigned char c) {
   return -1;
 }
 
+/* Whether libcurl may read host[0..n) as an IPv4 address in one of its
+ * number forms ("127.1", "0x7f.1", "2130706433", "017700000001"): only
+ * digits, hex digits, 'x' and dots. */
+static bool may_be_number(const char *host, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (hex_val((unsigned char)host[i]) < 0 && (host[i] | 0x20) != 'x' && host[i] != '.') return false;
+  return n > 0;
+}
+
+/* Whether host[0..n) is an IPv4 address as libcurl writes one: four
+ * decimal numbers up to 255, without leading zeros. */
+static bool is_dotted_quad(const char *host, size_t n) {
+  size_t i = 0;
+  for (int part = 0; part < 4; part++) {
+    if (part && (i >= n || host[i++] != '.')) return false;
+    size_t start = i;
+    unsigned v = 0;
+    while (i < n && is_digit((unsigned char)host[i]) && i - start < 3) v = v * 10 + (unsigned)(host[i++] - '0');
+    if (i == start || v > 255 || (host[start] == '0' && i - start > 1)) return false;
+  }
+  return i == n;
+}
+
 /* RFC 3986 2.3: the characters whose percent-encoding means nothing. */
 static bool is_unreserved(unsigned char c) {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
@@ -485,9 +508,13 @@ static void split_base(crawl_url_base *b) {
   b->dir_end = 0;
   for (size_t i = b->origin_end; i < b->path_end; i++)
     if (u[i] == '/') b->dir_end = i + 1;
-  /* No user info, no IPv6 zone, no odd host: render_url's plain form. */
-  b->plain = sep && b->origin_end > b->scheme_end + 2 &&
-             is_plain_host(u + b->scheme_end + 2, b->origin_end - b->scheme_end - 2);
+  /* No user info, no IPv6 zone, no odd host: render_url's plain form.  Nor
+   * a number that is no dotted quad: libcurl decoded it from escapes
+   * ("2%2e2" is "2.2") and reads it as an address only the next time. */
+  const char *host = u + b->scheme_end + 2;
+  size_t hn = strcspn(host, ":/?#");
+  b->plain = sep && b->origin_end > b->scheme_end + 2 && is_plain_host(host, b->origin_end - b->scheme_end - 2) &&
+             (!may_be_number(host, hn) || is_dotted_quad(host, hn));
 }
 
 /*
@@ -729,29 +756,6 @@ static void add_path_key(strbuf *b, const char *path) {
   add_without_dots(b, dec.p ? dec.p : "");
   free(dec.p);
   if (b->len == at) sb_addc(b, '/');
-}
-
-/* Whether libcurl may read host[0..n) as an IPv4 address in one of its
- * number forms ("127.1", "0x7f.1", "2130706433", "017700000001"): only
- * digits, hex digits, 'x' and dots. */
-static bool may_be_number(const char *host, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (hex_val((unsigned char)host[i]) < 0 && (host[i] | 0x20) != 'x' && host[i] != '.') return false;
-  return n > 0;
-}
-
-/* Whether host[0..n) is an IPv4 address as libcurl writes one: four
- * decimal numbers up to 255, without leading zeros. */
-static bool is_dotted_quad(const char *host, size_t n) {
-  size_t i = 0;
-  for (int part = 0; part < 4; part++) {
-    if (part && (i >= n || host[i++] != '.')) return false;
-    size_t start = i;
-    unsigned v = 0;
-    while (i < n && is_digit((unsigned char)host[i]) && i - start < 3) v = v * 10 + (unsigned)(host[i++] - '0');
-    if (i == start || v > 255 || (host[start] == '0' && i - start > 1)) return false;
-  }
-  return i == n;
 }
 
 /* host[0..n) as curl renders the host of "http://HOST/": a number it reads
