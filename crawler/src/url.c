@@ -725,7 +725,9 @@ int crawl_url_resolve(const char *base, const char *ref, char **out) {
 /* ------------------------------------------------------------ normalising */
 
 /* Appends s with escapes of unreserved characters decoded and the others'
- * hex digits upper-cased (RFC 3986 6.2.2.1 and 6.2.2.2). */
+ * hex digits upper-cased (RFC 3986 6.2.2.1 and 6.2.2.2), and a '%' that
+ * starts no escape encoded (as prepare() does in the path and query; left
+ * as it is, decoding "%5%39" would make "%59", a new escape). */
 static void add_pct_normalized(strbuf *b, const char *s) {
   for (; *s; s++) {
     size_t run = strcspn(s, "%"); /* copied as it is */
@@ -743,7 +745,7 @@ static void add_pct_normalized(strbuf *b, const char *s) {
         sb_add_pct(b, c);
       s += 2;
     } else {
-      sb_addc(b, *s);
+      sb_add_pct(b, '%');
     }
   }
 }

@@ -328,6 +328,10 @@ static const normalize_case normalize_cases[] = {
     {"http://h/%zz", 0, "http://h/%25zz"},
     {"  http://h/x  ", 0, "http://h/x"},
     {"http://u:p%7e@h/", 0, "http://u:p~@h/"},
+    /* a '%' that starts no escape is encoded, as in the path: decoding
+     * "%39" after "%5" made "%59", a new escape (found by fuzz_url) */
+    {"http://%5%%5%39@a/", 0, "http://%255%25%2559@a/"},
+    {"http://u%:p%4@h/", 0, "http://u%25:p%254@h/"},
     {"ftp://h/", BAD, NULL},
     {"mailto:x@example.com", BAD, NULL},
     {"/relative/path", BAD, NULL},
