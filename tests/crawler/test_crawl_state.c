@@ -301,11 +301,11 @@ Test(state, outputs_short_of_the_state_refused, .init = start_site, .fini = stop
 
 /* ------------------------------------------------- kill -9, resume */
 
-/* kill -9 at random moments (SPINDLE_KILLS times, default 6), each time
- * the same command again, on a 3,000-page site at concurrency 64, 16 per
- * host: at the end the output and the WARC each hold every page exactly
- * once - no record of a page whose commit the kill prevented is left in
- * the WARC. */
+/* kill -9 at random moments (SPINDLE_KILLS times, default 6, each 20 ms
+ * to SPINDLE_KILL_MS, default 500, after the start), each time the same
+ * command again, on a 3,000-page site at concurrency 64, 16 per host: at
+ * the end the output and the WARC each hold every page exactly once - no
+ * record of a page whose commit the kill prevented is left in the WARC. */
 static void start_big_site(void) { demo_site_start(&S, HOSTS, 3000); }
 
 Test(state, random_kills_leave_output_and_warc_exact, .init = start_big_site, .fini = stop_site, .timeout = 600) {
@@ -321,14 +321,15 @@ Test(state, random_kills_leave_output_and_warc_exact, .init = start_big_site, .f
   const char *const *argv = with_seed(&a, NULL);
   const char *k = getenv("SPINDLE_KILLS");
   int kills = k && atoi(k) > 0 ? atoi(k) : 6;
-  unsigned seed = (unsigned)getpid();
-  fprintf(stderr, "random_kills: %d kills, seed %u\n", kills, seed);
+  const char *ms = getenv("SPINDLE_KILL_MS");
+  unsigned max_us = (ms && atoi(ms) > 20 ? (unsigned)atoi(ms) : 500) * 1000u;
+  unsigned seed0 = (unsigned)getpid(), seed = seed0;
   long total = expected_lines(), killed_mid_way = 0;
   for (int i = 0; i < kills; i++) {
     long before = count_lines(out);
     pid_t pid = crawl_spawn(argv, run_dir(dir, sizeof dir));
     cr_assert(pid > 0);
-    usleep(20000 + (useconds_t)(rand_r(&seed) % 500000));
+    usleep(20000 + (useconds_t)(rand_r(&seed) % (max_us - 20000)));
     kill(pid, SIGKILL);
     int rc = crawl_wait(pid, 30);
     cr_assert(rc == 128 + SIGKILL || rc == 0, "run %d exited %d", i + 1, rc);
@@ -336,6 +337,8 @@ Test(state, random_kills_leave_output_and_warc_exact, .init = start_big_site, .f
     if (rc == 128 + SIGKILL && after > before && after < total) killed_mid_way++;
     if (rc == 0) break; /* it finished before the kill */
   }
+  fprintf(stderr, "random_kills: %d kills asked, %ld landed in the middle of the crawl (%ld of %ld lines), seed %u\n",
+          kills, killed_mid_way, count_lines(out), total, seed0);
   cr_assert(killed_mid_way > 0, "no kill landed in the middle of a crawl");
   int rc = crawl(argv, err, sizeof err);
   cr_assert_eq(rc, 0, "the last run exited %d: %s", rc, err);
