@@ -216,6 +216,21 @@ long count_lines(const char *path) {
   return n;
 }
 
+char *file_read(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *s = NULL;
+  size_t n = 0;
+  FILE *m = open_memstream(&s, &n);
+  char buf[65536];
+  size_t k;
+  while (m && (k = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, k, m);
+  fclose(f);
+  if (!m || fclose(m) != 0) return NULL;
+  if (len) *len = n;
+  return s;
+}
+
 /* ---------------------------------------------------------------- warcio */
 
 const char *warcio_npm_dir(void) {

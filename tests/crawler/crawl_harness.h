@@ -53,6 +53,9 @@ int crawl_wait(pid_t pid, double timeout_s);
 extern long crawl_last_maxrss_kb;
 /* Lines in a file now (0 if missing). */
 long count_lines(const char *path);
+/* The whole file, malloc'd and NUL-terminated, its size in *len (if not
+ * NULL); NULL if it cannot be read. */
+char *file_read(const char *path, size_t *len);
 
 /* warcio (npm), the independent WARC reader of the tests: its install
  * directory ($SPINDLE_NPM_DIR, default /tmp/spindle-npm), and

@@ -46,18 +46,8 @@ static char *in_dir(char *buf, size_t n, const char *dir, const char *name) {
 
 /* The whole file, malloc'd ("" if missing). */
 static char *slurp(const char *path) {
-  char *s = NULL;
-  size_t len = 0;
-  FILE *m = open_memstream(&s, &len);
-  FILE *f = fopen(path, "r");
-  if (f) {
-    char buf[4096];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, k, m);
-    fclose(f);
-  }
-  fclose(m);
-  return s;
+  char *s = file_read(path, NULL);
+  return s ? s : strdup("");
 }
 
 static char *run_stderr(const char *dir) {

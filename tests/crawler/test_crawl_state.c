@@ -90,16 +90,7 @@ static int crawl(const char *const *argv, char *err, size_t n) {
 /* The whole file, malloc'd, and its size (NULL, 0 if missing). */
 static char *slurp(const char *path, size_t *len) {
   *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *s = NULL;
-  FILE *m = open_memstream(&s, len);
-  char buf[65536];
-  size_t k;
-  while ((k = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, k, m);
-  fclose(f);
-  fclose(m);
-  return s;
+  return file_read(path, len);
 }
 
 /* Asserts that path holds exactly what it held when before was read. */
