@@ -341,8 +341,11 @@ void sp_http_request_init(sp_http_request *req) {
   req->worker = -1;
 }
 
+static sp_http_failure failure_of(int err, int curl_code);
+
 static void set_error(sp_http_response *r, int err, const char *fmt, const char *arg) {
   r->err = err;
+  r->failure = failure_of(err, r->curl_code);
   snprintf(r->error, sizeof r->error, fmt, arg ? arg : "");
 }
 
@@ -827,7 +830,10 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
     set_error(resp, SP_EINVAL, "no URL%s", NULL);
     return SP_EINVAL;
   }
-  if (check_request(req, resp)) return SP_EINVAL;
+  if (check_request(req, resp)) {
+    resp->failure = SP_HTTP_FAIL_REQUEST;
+    return SP_EINVAL;
+  }
   if (!sp__cur_task()) {
     set_error(resp, SP_EPERM, "sp_http_fetch must be called from a task%s", NULL);
     return SP_EPERM;
@@ -952,8 +958,59 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
   else free(url);
   resp->timings.total_ns = sp_now_ns() - start;
   resp->err = err;
+  resp->failure = failure_of(err, resp->curl_code);
   if (!err) resp->error[0] = '\0';
   return err;
+}
+
+static const char *const failure_names[] = {
+    [SP_HTTP_OK] = "",           [SP_HTTP_FAIL_DNS] = "dns",       [SP_HTTP_FAIL_CONNECT] = "connect",
+    [SP_HTTP_FAIL_TLS] = "tls",  [SP_HTTP_FAIL_TIMEOUT] = "timeout", [SP_HTTP_FAIL_RESET] = "reset",
+    [SP_HTTP_FAIL_PROTOCOL] = "protocol", [SP_HTTP_FAIL_TOO_BIG] = "too_big",
+    [SP_HTTP_FAIL_REDIRECTS] = "redirects", [SP_HTTP_FAIL_LOCAL] = "local",
+    [SP_HTTP_FAIL_REQUEST] = "request",   [SP_HTTP_FAIL_OTHER] = "other",
+};
+
+const char *sp_http_failure_name(sp_http_failure f) {
+  return (unsigned)f < sizeof failure_names / sizeof *failure_names ? failure_names[f] : "other";
+}
+
+/* The kind of a fetch's failure, from its code and, where the code says
+ * too little (SP_EHTTP, or no errno from the system), libcurl's. */
+static sp_http_failure failure_of(int err, int curl_code) {
+  switch (err) {
+  case 0: return SP_HTTP_OK;
+  case SP_ENOTFOUND:
+  case SP_ENODATA:
+  case SP_EDNS:
+  case SP_EDNSREFUSED: return SP_HTTP_FAIL_DNS;
+  case -ECONNREFUSED:
+  case -EHOSTUNREACH:
+  case -ENETUNREACH:
+  case -EADDRNOTAVAIL: return SP_HTTP_FAIL_CONNECT;
+  case SP_ETIMEDOUT: return SP_HTTP_FAIL_TIMEOUT;
+  case SP_ETOOBIG: return SP_HTTP_FAIL_TOO_BIG;
+  case -ECONNRESET:
+  case -EPIPE: return SP_HTTP_FAIL_RESET;
+  case SP_EREDIRECTS: return SP_HTTP_FAIL_REDIRECTS;
+  case -EMFILE:
+  case -ENFILE:
+  case SP_ENOMEM: return SP_HTTP_FAIL_LOCAL;
+  case SP_EINVAL: return SP_HTTP_FAIL_REQUEST;
+  }
+  switch (curl_code) {
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_CRL_BADFILE: return SP_HTTP_FAIL_TLS;
+  case CURLE_COULDNT_CONNECT: return SP_HTTP_FAIL_CONNECT;
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR: return SP_HTTP_FAIL_RESET;
+  }
+  return err == SP_EHTTP ? SP_HTTP_FAIL_PROTOCOL : SP_HTTP_FAIL_OTHER;
 }
 
 int sp_http_get(const char *url, sp_http_response *resp) {

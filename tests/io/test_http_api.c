@@ -971,3 +971,84 @@ Test(http_api, echo_server_example, .fini = stop_echo, .timeout = 120) {
   int st;
   cr_assert_eq(waitpid(echo_pid, &st, WNOHANG), 0, "echo-server exited (0x%x)", st);
 }
+
+/* ------------------------------------------------- failure categories */
+
+/* A listener that answers every connection with a line of plain text and
+ * closes it: what a TLS client meets when it speaks to a server that does
+ * not speak TLS. */
+static int plain_fd;
+static uint16_t plain_port;
+
+static void *plain_server(void *arg) {
+  (void)arg;
+  for (;;) {
+    int c = sp_accept(plain_fd, NULL, NULL, UINT64_MAX);
+    if (c < 0) break; /* cancelled */
+    static const char line[] = "this is not TLS\r\n";
+    sp_write(c, line, sizeof line - 1, SEC(5));
+    close(c);
+  }
+  return NULL;
+}
+
+/* Every way a fetch fails has its kind in resp->failure, whatever code
+ * came with it: a caller sorts failures without libcurl's numbers. */
+static void *main_failures(void *arg) {
+  (void)arg;
+  char url[256], https[128];
+  static const struct {
+    const char *path;
+    sp_http_failure want;
+    uint64_t timeout_ns;
+    size_t max_body;
+  } cases[] = {
+      {"/ok", SP_HTTP_OK, 0, 0},
+      {"/never", SP_HTTP_FAIL_TIMEOUT, 300000000ull, 0},
+      {"/reset-mid-body", SP_HTTP_FAIL_RESET, 0, 0},
+      {"/cut-headers?kind=status", SP_HTTP_FAIL_PROTOCOL, 0, 0},
+      {"/truncated-gzip", SP_HTTP_FAIL_PROTOCOL, 0, 0},
+      {"/endless", SP_HTTP_FAIL_TOO_BIG, 0, 1000},
+      {"/redirect-loop", SP_HTTP_FAIL_REDIRECTS, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    sp_http_request q;
+    sp_http_request_init(&q);
+    q.url = furl(url, sizeof url, cases[i].path);
+    if (cases[i].timeout_ns) q.timeout_ns = cases[i].timeout_ns;
+    if (cases[i].max_body) q.max_body = cases[i].max_body;
+    q.max_redirects = 3;
+    sp_http_response r;
+    int rc = sp_http_fetch(&q, &r);
+    CHECKF(r.failure == cases[i].want, "%s: failure %s (rc %d, curl %d: %s), want %s", cases[i].path,
+           sp_http_failure_name(r.failure), rc, r.curl_code, r.error, sp_http_failure_name(cases[i].want));
+    sp_http_response_free(&r);
+  }
+  sp_http_response r;
+  sp_http_get("http://127.0.0.1:1/", &r);
+  CHECKF(r.failure == SP_HTTP_FAIL_CONNECT, "refused: %s (%s)", sp_http_failure_name(r.failure), r.error);
+  sp_http_response_free(&r);
+  sp_http_get("http://nx.fault.test/", &r);
+  CHECKF(r.failure == SP_HTTP_FAIL_DNS, "NXDOMAIN: %s (%s)", sp_http_failure_name(r.failure), r.error);
+  sp_http_response_free(&r);
+  /* TLS to a server that does not speak it: the handshake fails. */
+  plain_fd = sp_listen_tcp("127.0.0.1", 0, 16, &plain_port);
+  CHECKF(plain_fd >= 0, "listen");
+  sp_task *srv;
+  CHECKF(sp_spawn(&srv, plain_server, NULL) == 0, "spawn");
+  snprintf(https, sizeof https, "https://127.0.0.1:%u/ok", plain_port);
+  sp_http_get(https, &r);
+  sp_cancel(srv);
+  sp_join(srv, NULL);
+  close(plain_fd);
+  CHECKF(r.failure == SP_HTTP_FAIL_TLS, "TLS: %s (rc %d, curl %d: %s)", sp_http_failure_name(r.failure), r.err,
+         r.curl_code, r.error);
+  sp_http_response_free(&r);
+  sp_http_get("http://a.test/\r\nX: y", &r);
+  CHECKF(r.failure == SP_HTTP_FAIL_REQUEST, "CR LF in the URL: %s", sp_http_failure_name(r.failure));
+  CHECKF(strcmp(sp_http_failure_name(r.failure), "request") == 0, "name %s", sp_http_failure_name(r.failure));
+  sp_http_response_free(&r);
+  return NULL;
+}
+
+Test(http_api, failure_kinds, .init = start_all, .fini = stop_all, .timeout = 60) { spt_run(2, main_failures, NULL); }

@@ -78,6 +78,32 @@ typedef struct sp_http_timings {
   uint64_t total_ns;    /* the whole call, redirects included */
 } sp_http_timings;
 
+/*
+ * What kind of failure a transfer had, whatever code came with it (a TLS
+ * failure may come as SP_EHTTP, a connection refused as -ECONNREFUSED or
+ * as SP_EHTTP when the system gave no errno): for callers that sort
+ * failures, such as a crawler's retry policy and its report, without
+ * knowing libcurl's numbers.
+ */
+typedef enum sp_http_failure {
+  SP_HTTP_OK = 0,           /* a response arrived (any status) */
+  SP_HTTP_FAIL_DNS,         /* the name did not resolve (any DNS error) */
+  SP_HTTP_FAIL_CONNECT,     /* no connection: refused, unreachable */
+  SP_HTTP_FAIL_TLS,         /* the TLS handshake or the certificate failed */
+  SP_HTTP_FAIL_TIMEOUT,     /* the request's timeout or deadline passed */
+  SP_HTTP_FAIL_RESET,       /* the connection broke (reset, closed, broken pipe) */
+  SP_HTTP_FAIL_PROTOCOL,    /* the server broke HTTP (bad headers, cut or malformed body) */
+  SP_HTTP_FAIL_TOO_BIG,     /* the body exceeded max_body */
+  SP_HTTP_FAIL_REDIRECTS,   /* more redirects than allowed */
+  SP_HTTP_FAIL_LOCAL,       /* this process ran short: file descriptors, memory */
+  SP_HTTP_FAIL_REQUEST,     /* the request itself was refused (SP_EINVAL) */
+  SP_HTTP_FAIL_OTHER        /* cancelled, aborted by on_body, or not told apart */
+} sp_http_failure;
+
+/* "dns", "connect", "tls", "timeout", "reset", "protocol", "too_big",
+ * "redirects", "local", "request", "other"; "" for SP_HTTP_OK. */
+const char *sp_http_failure_name(sp_http_failure f);
+
 typedef struct sp_http_response {
   long status;            /* HTTP status of the last response; 0 if none arrived */
   int http_version;       /* 1 (HTTP/1.x) or 2 */
@@ -97,6 +123,7 @@ typedef struct sp_http_response {
   bool reused;            /* the last hop reused a kept-alive connection */
   sp_http_timings timings;
   int err;                /* what sp_http_fetch returned */
+  sp_http_failure failure; /* the kind of failure err is (SP_HTTP_OK: none) */
   int curl_code;          /* libcurl's CURLcode for the last hop (0: none) */
   char error[256];        /* a message for err, "" on success */
 } sp_http_response;
