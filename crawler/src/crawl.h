@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <spindle/spindle.h>
+
 #define CRAWL_VERSION "0.1.0"
 
 typedef struct crawl_config {
@@ -112,8 +114,20 @@ enum {
 };
 int crawl_exit_status(int rc, const crawl_summary *sum, bool fail_on_error, bool sigint);
 
-/* Asks a running crawl to stop dispatching (SIGINT): in-flight transfers
- * finish, everything is flushed.  Async-signal-safe. */
+/* The same in steps, for a program that runs crawls on a spindle runtime
+ * of its own, several at once if it likes (each with its own state and
+ * outputs; the runtime's DNS servers are theirs too).  open checks the
+ * seeds and opens and repairs the files (results as crawl_run's), and
+ * resets *sum, which the crawl fills; run crawls to the end from a task
+ * of rt (0, or -EIO when the state or an output failed); close closes and
+ * frees (0, or -EIO when something written was lost). */
+typedef struct crawl_engine crawl_engine;
+int crawl_engine_open(const crawl_config *cfg, crawl_summary *sum, sp_runtime *rt, crawl_engine **out);
+int crawl_engine_run(crawl_engine *e);
+int crawl_engine_close(crawl_engine *e);
+
+/* Asks every running crawl to stop dispatching (SIGINT): in-flight
+ * transfers finish, everything is flushed.  Async-signal-safe. */
 void crawl_request_stop(void);
 
 /* Prints the summary (human-readable) and writes it as JSON to path. */

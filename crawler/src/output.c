@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "crawl.h"
+#include "policy.h"
 #include "seen.h"
 
 /* A path the crawl may cut back and read: a regular file, or none yet
@@ -222,5 +223,137 @@ int crawl_output_close(crawl_output *o) {
   o->jsonl = NULL;
   o->warc = NULL;
   if (rc < 0 && !o->failed) o->failed = -EIO;
+  return rc;
+}
+
+/* ------------------------------------------------------------ lines */
+
+/* Reals with 15 significant digits, not jansson's default 17: a double
+ * holds 15 exactly, so fetch_ms 0.344 is written "0.344", not
+ * "0.34399999999999997". */
+#define JSON_REAL_FORMAT JSON_REAL_PRECISION(15)
+
+/* A JSON string of s; bytes that are not UTF-8 (from a server's headers,
+ * or a seed as typed) are written as %XX, so the line stays valid. */
+static json_t *jstr(const char *s) {
+  if (!s) return json_null();
+  json_t *j = json_string(s);
+  if (j) return j;
+  size_t n = strlen(s);
+  char *e = malloc(n * 3 + 1), *p = e;
+  if (!e) return json_null();
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+    p += *c < 0x80 ? (size_t)sprintf(p, "%c", *c) : (size_t)sprintf(p, "%%%02X", *c);
+  j = json_string(e);
+  free(e);
+  return j ? j : json_null();
+}
+
+char *crawl_output_format_line(const crawl_line_info *l) {
+  const sp_http_response *r = l->r;
+  json_t *o = json_object();
+  if (!o) return NULL;
+  json_object_set_new(o, "url", jstr(l->url));
+  json_object_set_new(o, "final_url", jstr(r->url));
+  json_object_set_new(o, "status", json_integer(r->status));
+  json_object_set_new(o, "content_type", jstr(r->content_type));
+  json_object_set_new(o, "bytes", json_integer((json_int_t)r->body_len));
+  json_object_set_new(o, "depth", json_integer(l->depth));
+  json_object_set_new(o, "referrer", jstr(l->referrer));
+  json_object_set_new(o, "links", json_integer(l->links));
+  json_object_set_new(o, "fetch_ms", json_real((double)(l->fetch_ns / 1000u) / 1e3)); /* microseconds */
+  json_object_set_new(o, "ip", r->remote_ip[0] ? json_string(r->remote_ip) : json_null());
+  if (r->redirect_url) json_object_set_new(o, "redirect", jstr(r->redirect_url));
+  if (l->noindex) json_object_set_new(o, "noindex", json_true());
+  if (l->retries) json_object_set_new(o, "retries", json_integer(l->retries));
+  if (l->rc) {
+    json_object_set_new(o, "error", json_string(crawl_error_name(crawl_error_kind_of(r->failure))));
+    json_object_set_new(o, "error_code", json_integer(l->rc));
+    json_object_set_new(o, "message", jstr(r->error[0] ? r->error : sp_strerror(l->rc)));
+  }
+  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_FORMAT);
+  json_decref(o);
+  return line;
+}
+
+/* ---------------------------------------------------- summary and stats */
+
+/* A resumed crawl that found nothing left to do. */
+static bool complete_before(const crawl_summary *s) {
+  return s->resumed && s->attempts == 0 && s->pages == 0 && s->queued == 0 && !s->interrupted;
+}
+
+void crawl_print_summary(const crawl_summary *s, FILE *f) {
+  if (complete_before(s)) {
+    fprintf(f, "spindle-crawl: the crawl is complete: %ld pages were done before; nothing left to fetch\n",
+            s->pages_before);
+    return;
+  }
+  fprintf(f, "spindle-crawl: %ld pages in %.2f s (%.0f pages/s), %.1f MB%s\n", s->pages, s->seconds,
+          s->seconds > 0 ? (double)s->pages / s->seconds : 0.0, (double)s->bytes / 1e6,
+          s->interrupted ? ", stopped early" : "");
+  if (s->resumed)
+    fprintf(f, "  resumed: %ld pages done before, %ld in this run, %ld in all\n", s->pages_before, s->pages,
+            s->pages_before + s->pages);
+  fprintf(f, "  %ld ok, %ld redirects, %ld client errors (4xx), %ld server errors (5xx), %ld failed", s->ok,
+          s->redirects, s->client_errors, s->server_errors, s->failed);
+  bool any = false; /* the first kind listed opens the parenthesis, whichever it is */
+  for (int k = 0; k < CRAWL_ERR_N; k++) {
+    if (!s->errors_by_code[k]) continue;
+    fprintf(f, "%s%s %ld", any ? ", " : " (", crawl_error_name(k), s->errors_by_code[k]);
+    any = true;
+  }
+  fprintf(f, "%s\n", any ? ")" : "");
+  fprintf(f, "  %ld disallowed by robots.txt, %ld retries, %ld left in the queue\n", s->robots_skipped, s->retries,
+          s->queued);
+  if (s->hosts_unreachable)
+    fprintf(f, "  %ld host%s could not be reached (%s%s): %ld URL%s not crawled\n", s->hosts_unreachable,
+            s->hosts_unreachable == 1 ? "" : "s", s->hosts_unreachable == 1 ? "" : "the first, ",
+            s->unreachable_failure, s->unreachable_skipped, s->unreachable_skipped == 1 ? "" : "s");
+  if (s->robots_unavailable == 1)
+    fprintf(f, "  1 host whose robots.txt could not be fetched (%s): its URLs were not crawled\n",
+            s->robots_failure);
+  else if (s->robots_unavailable)
+    fprintf(f, "  %ld hosts whose robots.txt could not be fetched (the first, %s): their URLs were not crawled\n",
+            s->robots_unavailable, s->robots_failure);
+  if (s->local_requeues)
+    fprintf(f, "  %ld transfers put back for want of file descriptors or memory; at most %u at once in the end\n",
+            s->local_requeues, s->concurrency);
+}
+
+int crawl_write_stats(const crawl_summary *s, const char *path) {
+  json_t *o = json_object();
+  json_object_set_new(o, "pages", json_integer(s->pages));
+  json_object_set_new(o, "ok", json_integer(s->ok));
+  json_object_set_new(o, "redirects", json_integer(s->redirects));
+  json_object_set_new(o, "client_errors", json_integer(s->client_errors));
+  json_object_set_new(o, "server_errors", json_integer(s->server_errors));
+  json_object_set_new(o, "failed", json_integer(s->failed));
+  json_t *kinds = json_object();
+  for (int k = 0; k < CRAWL_ERR_N; k++)
+    json_object_set_new(kinds, crawl_error_name(k), json_integer(s->errors_by_code[k]));
+  json_object_set_new(o, "errors", kinds);
+  json_object_set_new(o, "robots_skipped", json_integer(s->robots_skipped));
+  json_object_set_new(o, "robots_unavailable", json_integer(s->robots_unavailable));
+  json_object_set_new(o, "robots_failure", s->robots_failure[0] ? jstr(s->robots_failure) : json_null());
+  json_object_set_new(o, "hosts_unreachable", json_integer(s->hosts_unreachable));
+  json_object_set_new(o, "unreachable_skipped", json_integer(s->unreachable_skipped));
+  json_object_set_new(o, "unreachable_failure",
+                      s->unreachable_failure[0] ? jstr(s->unreachable_failure) : json_null());
+  json_object_set_new(o, "responses", json_integer(s->responses));
+  json_object_set_new(o, "local_requeues", json_integer(s->local_requeues));
+  json_object_set_new(o, "concurrency", json_integer(s->concurrency));
+  json_object_set_new(o, "resumed", json_boolean(s->resumed));
+  json_object_set_new(o, "pages_before", json_integer(s->pages_before));
+  json_object_set_new(o, "complete_before", json_boolean(complete_before(s)));
+  json_object_set_new(o, "retries", json_integer(s->retries));
+  json_object_set_new(o, "queued", json_integer(s->queued));
+  json_object_set_new(o, "frontier_memory_peak", json_integer(s->frontier_memory_peak));
+  json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));
+  json_object_set_new(o, "seconds", json_real(s->seconds));
+  json_object_set_new(o, "pages_per_second", json_real(s->seconds > 0 ? (double)s->pages / s->seconds : 0));
+  json_object_set_new(o, "interrupted", json_boolean(s->interrupted));
+  int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_REAL_FORMAT);
+  json_decref(o);
   return rc;
 }

@@ -57,4 +57,22 @@ int crawl_output_line(crawl_output *o, const char *line);
  * (then also o->failed). */
 int crawl_output_close(crawl_output *o);
 
+/* What the output line of one URL attempted says. */
+typedef struct crawl_line_info {
+  const char *url;            /* as found */
+  const char *referrer;       /* NULL for a seed */
+  int depth, retries;
+  int rc;                     /* sp_http_fetch's result */
+  const sp_http_response *r;
+  long links;                 /* followable links found */
+  bool noindex;
+  uint64_t fetch_ns;
+} crawl_line_info;
+
+/* The line (one JSON object, malloc'd, no newline), or NULL out of memory:
+ * url, final_url, status, content_type, bytes, depth, referrer, links,
+ * fetch_ms, ip; redirect, noindex, retries when they apply; error,
+ * error_code and message when it failed (docs/crawler.md, Output). */
+char *crawl_output_format_line(const crawl_line_info *l);
+
 #endif
