@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static fx_server web, dns;
-
 char *demo_path(const demo_site *s, char *buf, size_t n, const char *name) {
   snprintf(buf, n, "%s/%s", s->work, name);
   return buf;
@@ -19,18 +17,20 @@ char *demo_path(const demo_site *s, char *buf, size_t n, const char *name) {
 void demo_site_start(demo_site *s, int hosts, int pages) {
   const char *tmp = fx_tmpdir();
   cr_assert(tmp);
+  static int sites; /* in this test process: each its own directories */
+  int n = sites++;
   s->hosts = hosts;
   s->pages = pages;
-  snprintf(s->dir, sizeof s->dir, "%s/site", tmp);
-  snprintf(s->work, sizeof s->work, "%s/work", tmp);
+  snprintf(s->dir, sizeof s->dir, "%s/site%s%.0d", tmp, n ? "-" : "", n);
+  snprintf(s->work, sizeof s->work, "%s/work%s%.0d", tmp, n ? "-" : "", n);
   mkdir(s->work, 0755);
   char root[800];
   snprintf(root, sizeof root, "%s/www/$host", s->dir);
-  cr_assert_eq(fx_nginx_start(&web, root, NULL), 0, "nginx did not start");
-  s->port = web.port;
+  cr_assert_eq(fx_nginx_start(&s->web, root, NULL), 0, "nginx did not start");
+  s->port = s->web.port;
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "'%s/spindle-sitegen' --out '%s' --hosts %d --pages %d --seed 7 --port %d >/dev/null",
-           getenv("SPINDLE_BIN_DIR"), s->dir, hosts, pages, web.port);
+           getenv("SPINDLE_BIN_DIR"), s->dir, hosts, pages, s->port);
   cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
   /* The site's hosts, and no other name: a link to a host that is not
    * part of it must not resolve. */
@@ -44,9 +44,9 @@ void demo_site_start(demo_site *s, int hosts, int pages) {
   }
   rp[hosts] = "local-ttl=300";
   rp[hosts + 1] = NULL;
-  cr_assert_eq(fx_dnsmasq_start(&dns, rp), 0, "dnsmasq did not start");
-  snprintf(s->dns_arg, sizeof s->dns_arg, "127.0.0.1:%d", dns.port);
-  snprintf(s->seed, sizeof s->seed, "http://h0.demo.test:%d/", web.port);
+  cr_assert_eq(fx_dnsmasq_start(&s->dns, rp), 0, "dnsmasq did not start");
+  snprintf(s->dns_arg, sizeof s->dns_arg, "127.0.0.1:%d", s->dns.port);
+  snprintf(s->seed, sizeof s->seed, "http://h0.demo.test:%d/", s->port);
 }
 
 /* The dedupe keys of the URLs of the output lines with a given status (the

@@ -8,8 +8,10 @@
 #include <stddef.h>
 
 #include "crawler/crawl_harness.h"
+#include "io/fixture.h"
 
 typedef struct demo_site {
+  fx_server web, dns; /* nginx, and dnsmasq naming the hosts */
   char dir[700];     /* the generator's output: www/, expected.txt ... */
   char work[700];    /* a directory for the crawls' files */
   char dns_arg[64];  /* the value of --dns-server */
@@ -18,9 +20,10 @@ typedef struct demo_site {
   int hosts, pages;
 } demo_site;
 
-/* Generates a site of pages over hosts h0..h{hosts-1}.demo.test (or the
- * extra dnsmasq arguments' names) and starts its servers (stopped by
- * fx_stop_all). */
+/* Generates a site of pages over hosts h0..h{hosts-1}.demo.test and
+ * starts its servers (stopped by fx_stop_all).  Several sites may run at
+ * once: each in a directory of its own under the fixture's, on its own
+ * port. */
 void demo_site_start(demo_site *s, int hosts, int pages);
 
 /* A path in s->work, into buf. */
