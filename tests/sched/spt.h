@@ -323,18 +323,23 @@ static inline void spt_watchdog_disarm(void) { atomic_store(&spt_wd_deadline, 0)
 
 /* ------------------------------------------------------------- running */
 
+#ifdef SPT_RUN_LIMIT_S
+static inline uint64_t spt_run_limit_ns(void) { return SEC(SPT_RUN_LIMIT_S) * (sanitized() ? 3 : 1); }
+#endif
+
 /* Runs fn(arg) as the main task of a runtime with `workers` workers, asserts
  * that the runtime ran and no in-task check failed; returns fn's result.
  * A file that defines SPT_RUN_LIMIT_S before including this header has the
  * watchdog abort the test, with a report, when the main task has not
- * returned within that many seconds. */
+ * returned within that many seconds (three times as many under sanitizers,
+ * which on a loaded machine made 10,000 sleepers take 20 s). */
 static inline void *spt_run(unsigned workers, sp_task_fn fn, void *arg) {
   sp_runtime_opts o;
   sp_runtime_opts_init(&o);
   o.workers = workers;
   void *res = NULL;
 #ifdef SPT_RUN_LIMIT_S
-  int armed = spt_watchdog_arm("the runtime's main task (spt_run)", SEC(SPT_RUN_LIMIT_S));
+  int armed = spt_watchdog_arm("the runtime's main task (spt_run)", spt_run_limit_ns());
 #endif
   int rc = sp_run_opts(&o, fn, arg, &res);
 #ifdef SPT_RUN_LIMIT_S

@@ -117,6 +117,7 @@ Test(sleep, timer_wakes_sleeper, .timeout = 60) {
  * deadlines all lie after the moment every sleeper is seen parked.)
  */
 enum { ORDER_N = 1000 };
+static int order_n; /* ORDER_N, fewer under sanitizers (each first run costs them milliseconds) */
 static uint64_t order_dur[ORDER_N], order_deadline[ORDER_N], order_wake[ORDER_N];
 static int order_rank[ORDER_N];
 static atomic_int order_entered, order_resumed;
@@ -132,58 +133,68 @@ static void *order_sleeper(void *arg) {
   return NULL;
 }
 
-/* One try: returns 1 if every sleeper parked before the first deadline
- * (then the results are valid), 0 if the machine stalled that long. */
+/* One try, with the first deadline `margin` away.  Sets order_valid if
+ * every sleeper had parked before it (then the results mean something), and
+ * order_arm_ns to how long that took. */
+static int order_valid;
+static uint64_t order_arm_ns;
 static void *main_order(void *arg) {
   uint64_t margin = (uint64_t)PINT(arg);
   atomic_store(&order_entered, 0);
   atomic_store(&order_resumed, 0);
   sp_wg_init(&order_wg);
-  sp_wg_add(&order_wg, ORDER_N);
-  uint64_t base = sp_now_ns() + margin;
-  for (int i = 0; i < ORDER_N; i++) order_deadline[i] = base + order_dur[i];
-  for (int i = 0; i < ORDER_N; i++) CHECK_RC(sp_spawn(NULL, order_sleeper, IPTR(i)), 0);
+  sp_wg_add(&order_wg, order_n);
+  uint64_t t0 = sp_now_ns(), base = t0 + margin;
+  for (int i = 0; i < order_n; i++) order_deadline[i] = base + order_dur[i];
+  for (int i = 0; i < order_n; i++) CHECK_RC(sp_spawn(NULL, order_sleeper, IPTR(i)), 0);
   /* One worker: while this task yields, the sleepers run, each until it
    * parks; so once all have entered, all have parked (or woken already). */
-  uint64_t end = mono_ns() + spt_patience_ns();
-  while (atomic_load(&order_entered) < ORDER_N && mono_ns() < end) CHECK_RC(sp_yield(), 0);
-  CHECKF(atomic_load(&order_entered) == ORDER_N, "only %d of %d sleepers started", atomic_load(&order_entered),
-         ORDER_N);
-  int armed_in_time = sp_now_ns() < base;
+  uint64_t end = mono_ns() + spt_run_limit_ns() / 2;
+  while (atomic_load(&order_entered) < order_n && mono_ns() < end) CHECK_RC(sp_yield(), 0);
+  CHECKF(atomic_load(&order_entered) == order_n, "only %d of %d sleepers started", atomic_load(&order_entered),
+         order_n);
+  uint64_t armed = sp_now_ns();
+  order_arm_ns = armed - t0;
+  order_valid = armed < base;
   sp_deadline d;
-  sp_deadline_push(&d, margin + MS(50) + spt_patience_ns());
+  sp_deadline_push(&d, (base > armed ? base - armed : 0) + MS(50) + spt_patience_ns());
   int rc = sp_wg_wait(&order_wg);
   sp_deadline_pop(&d);
   CHECKF(rc == 0, "the sleepers did not all wake within %.0f s of their deadlines: %d of %d woke", spt_patience_s(),
-         atomic_load(&order_resumed), ORDER_N);
-  return IPTR(armed_in_time);
+         atomic_load(&order_resumed), order_n);
+  return NULL;
 }
 
-/* 1000 timers of 0..50 ms on one worker: none wakes before its deadline, and
- * they resume in deadline order. */
-Test(sleep, timers_fire_in_deadline_order, .timeout = 60) {
+/* 1000 timers (250 under sanitizers) of 0..50 ms on one worker: none wakes
+ * before its deadline, and they resume in deadline order. */
+Test(sleep, timers_fire_in_deadline_order, .timeout = 180) {
+  order_n = sanitized() ? ORDER_N / 4 : ORDER_N;
   unsigned seed = 12345;
-  for (int i = 0; i < ORDER_N; i++) order_dur[i] = (uint64_t)(rand_r(&seed) % 50001) * 1000u; /* 0..50 ms */
-  int valid = 0;
+  for (int i = 0; i < order_n; i++) order_dur[i] = (uint64_t)(rand_r(&seed) % 50001) * 1000u; /* 0..50 ms */
+  /* a margin that outgrew the time it took to arm them all last time */
   uint64_t margin = MS(100);
-  for (int attempt = 0; attempt < 3 && !valid; attempt++, margin *= 4) valid = PINT(spt_run(1, main_order, IPTR(margin)));
-  cr_assert(valid, "could not arm %d timers before the first fell due in 3 tries (last margin %.0f ms)", ORDER_N,
-            (double)margin / 4 / 1e6);
+  order_valid = 0;
+  for (int attempt = 0; attempt < 3 && !order_valid; attempt++) {
+    spt_run(1, main_order, IPTR(margin));
+    margin = 2 * order_arm_ns + MS(100);
+  }
+  cr_assert(order_valid, "could not arm %d timers before the first fell due in 3 tries (the last took %.0f ms)",
+            order_n, (double)order_arm_ns / 1e6);
   int by_rank[ORDER_N];
-  for (int i = 0; i < ORDER_N; i++) {
+  for (int i = 0; i < order_n; i++) {
     cr_assert(order_wake[i] >= order_deadline[i], "task %d woke %.3f ms before its deadline", i,
               (double)(order_deadline[i] - order_wake[i]) / 1e6);
     cr_assert(order_wake[i] - order_deadline[i] < spt_patience_ns(), "task %d woke %.3f ms late", i,
               (double)(order_wake[i] - order_deadline[i]) / 1e6);
-    cr_assert(order_rank[i] >= 0 && order_rank[i] < ORDER_N);
+    cr_assert(order_rank[i] >= 0 && order_rank[i] < order_n);
     by_rank[order_rank[i]] = i;
   }
-  for (int r = 1; r < ORDER_N; r++) {
+  for (int r = 1; r < order_n; r++) {
     int a = by_rank[r - 1], b = by_rank[r];
     cr_assert(order_deadline[a] <= order_deadline[b],
               "out of order: task %d (deadline +%.3f ms) resumed right before task %d (deadline +%.3f ms), "
               "as number %d of %d",
-              a, (double)order_dur[a] / 1e6, b, (double)order_dur[b] / 1e6, r, ORDER_N);
+              a, (double)order_dur[a] / 1e6, b, (double)order_dur[b] / 1e6, r, order_n);
   }
 }
 
