@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# tools/setup.sh [--bench] - install what spindle needs on Debian 12.
+# tools/setup.sh [--bench] [--fuzz] - install what spindle needs on Debian 12.
 #
 # Idempotent: asks dpkg what is already installed and runs apt-get only when
 # something is missing, so a repeat run takes well under a second.  Runs
 # apt-get directly as root, through sudo otherwise.
 #
 #   --bench   also install what tools/bench/compare.sh needs (Go, Boost.Context, wrk)
+#   --fuzz    also install what tools/fuzz.sh needs (clang, libFuzzer, llvm-symbolizer)
 set -euo pipefail
 
 # Build and test: compiler, CMake, pkg-config, Criterion (tests), <sys/sdt.h>
@@ -43,12 +44,16 @@ packages=(
 packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 bench_packages=(golang-go golang-golang-x-net-dev libboost-context-dev wrk)
+# The fuzz harnesses (tests/fuzz/, tools/fuzz.sh): clang 14, its runtime
+# libraries (libFuzzer and the sanitizers: libclang-rt-14-dev, which clang
+# only recommends) and llvm-symbolizer (llvm-14) for readable stacks.
+fuzz_packages=(clang libclang-rt-14-dev llvm-14)
 missing=()
 policy_rc_d=/usr/sbin/policy-rc.d
 policy_rc_d_ours=0
 
 usage() {
-  sed -n '2,8s/^# \{0,1\}//p' "$0"
+  sed -n '2,9s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -60,6 +65,7 @@ parse_args() {
   for arg in "$@"; do
     case "$arg" in
       --bench) packages+=("${bench_packages[@]}") ;;
+      --fuzz) packages+=("${fuzz_packages[@]}") ;;
       -h | --help) usage; exit 0 ;;
       *) usage >&2; die "unknown argument '$arg'" ;;
     esac
