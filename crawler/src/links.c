@@ -931,7 +931,10 @@ static void read_markup(const nest *m, const char *s, size_t p, size_t n, token 
  * So once frozen, an <a>, <area> or <iframe> becomes a <link> whose first
  * attribute, VALUE_MARK and the element's name, says what it stands for
  * (a <link> "in body" is inserted and closed at once, wherever), followed
- * by the tag's own attributes; <link>, <base> and <meta> stay as they are;
+ * by the tag's own attributes; the marker has a quoted value, after which
+ * the tokenizer reads what follows as it did after the tag's name (a bare
+ * attribute name would take a following " = x" as its value); <link>,
+ * <base> and <meta> stay as they are;
  * the rest, text included, is left out.  A page holding VALUE_MARK itself
  * is never frozen, so such an attribute is always the prefilter's.
  */
@@ -956,12 +959,13 @@ static int put_frozen(simplified *o, modes *md, const char *s, size_t p, const t
   const char *as = frozen_as(tk->tag);
   bool kept = tk->tag == GUMBO_TAG_LINK || tk->tag == GUMBO_TAG_BASE || tk->tag == GUMBO_TAG_META;
   if (!as && !kept) return 0;
-  if (!reserve(o, tk->end - p + 16)) return -ENOMEM;
+  if (!reserve(o, tk->end - p + 24)) return -ENOMEM;
   if (kept) {
     put_tag(o, s, p, tk->ne, tk->end);
   } else {
     put(o, "<link ", 6);
     put(o, as, strlen(as));
+    put(o, "=\"\"", 3);
     put_attributes(o, s, tk->ne, tk->end);
   }
   return 0;

@@ -440,6 +440,27 @@ Test(links, frameset_past_depth_cap, .timeout = 30) {
   free(html);
 }
 
+/* Past the cap an <a>, <area> or <iframe> reaches gumbo as a <link> that
+ * says what it stands for; its attributes must read as they did after the
+ * tag's name.  Found by fuzz_links: in <a = href=e> the '=' starts an
+ * attribute of its own, but after the marker it gave the marker the value
+ * "href=e", and the link was lost. */
+Test(links, frozen_link_keeps_attributes, .timeout = 30) {
+  static const char *const tails[] = {
+      "<a = href=e>", "<a =x href=e>", "<a/href=e>", "<a\thref=e>", "<a>", "<a href=e/>", "<a href=e =>",
+      "<iframe =a src=i></iframe>", "<area = href=r>", "<a\n=\nhref=e>", "<a href = e>", "<a/ = /href=e>",
+  };
+  char doc[256];
+  for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+    snprintf(doc, sizeof doc, "<i><l><i><v>%s<a href=after>", tails[i]);
+    for (size_t cap = 1; cap <= 5; cap++) {
+      crawl_links_set_depth_cap(cap);
+      same_links(doc, strlen(doc), i * 10 + cap);
+    }
+  }
+  crawl_links_set_depth_cap(0);
+}
+
 /* A megabyte-long href is no URL; a megabyte-long other attribute is fine. */
 Test(links, huge_attributes, .timeout = 60) {
   size_t n = 1 << 20;
