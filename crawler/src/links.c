@@ -697,6 +697,7 @@ typedef struct simplified {
   size_t vals_len;
   bool may_move;  /* the input has no VALUE_MARK byte of its own */
   bool frozen;    /* past the depth cap: only link elements, as links of a kind (see freezing) */
+  bool unsure;    /* raw text and CDATA may be read otherwise from here (see copy_rest) */
   size_t in_len;  /* the input's length: what vals may need at most */
   strset moved;   /* the values in vals, so that equal ones share a placeholder */
 } simplified;
@@ -971,6 +972,35 @@ static int put_frozen(simplified *o, modes *md, const char *s, size_t p, const t
   return 0;
 }
 
+/*
+ * Where the prefilter's reading of the tokenizer stops being certain.
+ * Whether a <style>, <script>, <title>, <textarea>, <xmp>, <iframe>,
+ * <noembed>, <noframes> or <plaintext> makes gumbo read raw text, and
+ * whether "<![CDATA[" starts a CDATA section, depends on where the tree
+ * builder is: in foreign content (<svg>, <math>) neither is what it is in
+ * HTML, and in a <select> or a frameset those start tags are ignored, so
+ * their contents are markup.  Before any of those four start tags both are
+ * read exactly; after one (unless it is a <frameset> that gumbo certainly
+ * ignores), the first such decision could be wrong, and a wrong one can
+ * leave the prefilter reading text where gumbo is inside a tag: shrinking
+ * that text would change an attribute value, a link.  So from the first
+ * uncertain decision on (and after a script with "<!--", whose end the
+ * escape rules decide) the page goes to gumbo as it is.
+ */
+static bool makes_tokens_unsure(const modes *md, GumboTag t) {
+  if (t == GUMBO_TAG_FRAMESET) return !(md->now == MODE_IN_BODY && md->frameset_off);
+  return t == GUMBO_TAG_SELECT || t == GUMBO_TAG_SVG || t == GUMBO_TAG_MATH;
+}
+
+/* Whether the markup tk at p makes a decision that o->unsure makes
+ * uncertain, or an uncertain one in any case. */
+static bool is_unsure_decision(const simplified *o, const char *s, size_t p, size_t n, const token *tk) {
+  if (tk->unsure) return true;
+  if (!o->unsure) return false;
+  if (tk->kind == TOKEN_START) return is_raw_text(tk->tag);
+  return tk->kind == TOKEN_OTHER && n - p >= 9 && !memcmp(s + p, "<![CDATA[", 9);
+}
+
 /* The markup tk at p, as it is (but for moved values), following the
  * insertion mode and the depth; freezes when it is time.  0 or -ENOMEM. */
 static int put_markup(simplified *o, modes *md, nest *m, bool may_freeze, const char *s, size_t p,
@@ -986,6 +1016,7 @@ static int put_markup(simplified *o, modes *md, nest *m, bool may_freeze, const 
     return 0;
   }
   nest_start(m, tk->tag, s + p + 1, tk->ne - p - 1);
+  if (makes_tokens_unsure(md, tk->tag)) o->unsure = true;
   mode_start(md, tk->tag, s + p, tk->end - p);
   if (tk->unsure) md->now = MODE_LOST;
   put_tag(o, s, p, tk->ne, tk->end);
@@ -1021,8 +1052,14 @@ static int simplify(const char *s, size_t n, simplified *o, scratch *sc, bool ma
     if (p == n) break;
     token tk;
     read_markup(m, s, p, n, &tk);
+    bool uncertain = !o->frozen && is_unsure_decision(o, s, p, n, &tk);
     rc = o->frozen ? put_frozen(o, &md, s, p, &tk) : put_markup(o, &md, m, may_freeze, s, p, &tk);
     i = tk.next;
+    if (!rc && uncertain) { /* the rest as it is */
+      rc = reserve(o, n - i) ? 0 : -ENOMEM;
+      if (!rc) put(o, s + i, n - i);
+      break;
+    }
   }
   free(o->moved.slot);
   o->moved = (strset){0};
