@@ -58,7 +58,12 @@ static void wake_waiters(crawl_engine *e, long n) {
 }
 
 static void fail_locked(crawl_engine *e, const char *what, const char *why) {
-  if (what && !atomic_load(&e->failed)) fprintf(stderr, "spindle-crawl: %s failed: %s; stopping\n", what, why);
+  if (what && !atomic_load(&e->failed)) {
+    if (*what)
+      fprintf(stderr, "spindle-crawl: %s failed: %s; stopping\n", what, why);
+    else
+      fprintf(stderr, "spindle-crawl: %s; stopping\n", why);
+  }
   atomic_store(&e->failed, true);
   e->stopping = true;
   e->sum->interrupted = true;
@@ -158,9 +163,13 @@ static void wait_for_work(crawl_engine *e, uint64_t until) {
 }
 
 /* Nothing to do now (t says why): the crawl is over, or this fetcher
- * waits.  false when it is over. */
+ * waits (it is counted in nwaiting already).  false when it is over. */
 static bool idle_or_wait(crawl_engine *e, crawl_take t, uint64_t until) {
-  if (t == CRAWL_TAKE_FAILED) crawl_engine_fail(e, "reading the frontier", crawl_frontier_error(e->frontier));
+  if (t == CRAWL_TAKE_FAILED) {
+    char why[1024];
+    crawl_frontier_error(e->frontier, why, sizeof why);
+    crawl_engine_fail(e, "", why);
+  }
   sp_mutex_lock(&e->lock);
   if (t == CRAWL_TAKE_LIMIT) e->stopping = true;
   bool stopping = e->stopping;
@@ -169,11 +178,11 @@ static bool idle_or_wait(crawl_engine *e, crawl_take t, uint64_t until) {
   sp_mutex_lock(&e->lock);
   if (over || e->finished) {
     e->finished = true;
+    e->nwaiting--;
     wake_waiters(e, e->nwaiting);
     sp_mutex_unlock(&e->lock);
     return false;
   }
-  e->nwaiting++;
   sp_mutex_unlock(&e->lock);
   wait_for_work(e, until);
   sp_mutex_lock(&e->lock);
@@ -182,6 +191,10 @@ static bool idle_or_wait(crawl_engine *e, crawl_take t, uint64_t until) {
   return true;
 }
 
+/* A fetcher counts itself waiting before it asks the frontier, not after
+ * it found nothing: an outcome reported while it asks then wakes it (its
+ * semaphore release waits for it), where it would otherwise park on a
+ * wakeup sent before it counted, and idle until the wait's timeout. */
 static void *fetcher(void *arg) {
   crawl_engine *e = arg;
   for (;;) {
@@ -189,10 +202,14 @@ static void *fetcher(void *arg) {
     sp_mutex_lock(&e->lock);
     bool slot = !over_limits(e, now) && !e->finished && e->inflight < e->max_inflight;
     if (slot) e->inflight++; /* given back below when nothing is due */
+    e->nwaiting++;
     sp_mutex_unlock(&e->lock);
     crawl_job job;
     crawl_take t = slot ? crawl_frontier_take(e->frontier, now, &job, &until) : CRAWL_TAKE_WAIT;
     if (t == CRAWL_TAKE_JOB) {
+      sp_mutex_lock(&e->lock);
+      e->nwaiting--;
+      sp_mutex_unlock(&e->lock);
       if (job.kind == CRAWL_JOB_ROBOTS)
         crawl_fetch_robots(e, &job);
       else
@@ -246,7 +263,9 @@ int crawl_engine_run(crawl_engine *e) {
   /* Resume: everything ever queued is seen, and what was not done is
    * queued again; then the seeds, which are seen already if so. */
   if (crawl_frontier_load(e->frontier) < 0 || crawl_frontier_add_seeds(e->frontier, e->seeds, e->nseeds) < 0) {
-    crawl_engine_fail(e, "reading the state", crawl_frontier_error(e->frontier));
+    char why[1024];
+    crawl_frontier_error(e->frontier, why, sizeof why);
+    crawl_engine_fail(e, "", why);
     return -EIO;
   }
   sp_task *prog = NULL;

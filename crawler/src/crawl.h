@@ -123,6 +123,9 @@ int crawl_exit_status(int rc, const crawl_summary *sum, bool fail_on_error, bool
  * frees (0, or -EIO when something written was lost). */
 typedef struct crawl_engine crawl_engine;
 int crawl_engine_open(const crawl_config *cfg, crawl_summary *sum, sp_runtime *rt, crawl_engine **out);
+/* From a task that is neither cancelled nor under a deadline scope while it
+ * runs (the crawl's locks are taken in it): crawl_request_stop ends a crawl
+ * early. */
 int crawl_engine_run(crawl_engine *e);
 int crawl_engine_close(crawl_engine *e);
 

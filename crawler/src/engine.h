@@ -43,16 +43,18 @@ struct crawl_engine {
   bool shortage_warned;
   bool stopping;         /* take no more jobs: SIGINT, --max-time, the page limit, a failure */
   bool finished;         /* the fetchers are done */
-  long nwaiting;         /* fetchers parked on wake */
+  long nwaiting;         /* fetchers parked on wake, or asking the frontier (see fetcher) */
   sp_sem wake;
   /* The state or an output could not be written: stopping, and nothing
    * more is recorded (read without the lock by fetchers about to record). */
   atomic_bool failed;
 };
 
-/* Stops the crawl for a local failure ("writing the state X failed: why"),
- * as on SIGINT: the transfers in flight finish, nothing more is recorded,
- * and the run ends with -EIO.  Says so once.  Takes the engine's lock. */
+/* Stops the crawl for a local failure, as on SIGINT: the transfers in
+ * flight finish, nothing more is recorded, and the run ends with -EIO.
+ * Says so once: "WHAT failed: WHY; stopping", or "WHY; stopping" when
+ * what is "" (why says what failed and how), nothing when what is NULL (the
+ * caller said it).  Takes the engine's lock. */
 void crawl_engine_fail(crawl_engine *e, const char *what, const char *why);
 
 /* A job's transfer is over and its outcome reported: counts the request

@@ -85,11 +85,13 @@ void crawl_fetch_robots(crawl_engine *e, crawl_job *job) {
     return;
   }
   crawl_robots *rules = NULL;
+  bool answered = rc == 0 && ((r.status >= 200 && r.status < 300) || (r.status >= 400 && r.status < 500));
   if (rc == 0 && r.status >= 200 && r.status < 300)
     rules = crawl_robots_parse(body.buf ? body.buf : "", body.len, cfg->robots_agent);
-  else if (rc == 0 && r.status >= 400 && r.status < 500)
-    rules = crawl_robots_allow_all();
-  bool failed = !rules;
+  /* 4xx allows everything; so does a robots.txt there was no memory to
+   * parse, as before (the host is not at fault). */
+  if (answered && !rules) rules = crawl_robots_allow_all();
+  bool failed = !answered;
   bool retry = failed && crawl_retryable(rc, r.status, r.failure) && job->retries < cfg->retries;
   char why[256];
   if (rc)
@@ -97,6 +99,7 @@ void crawl_fetch_robots(crawl_engine *e, crawl_job *job) {
   else
     snprintf(why, sizeof why, "status %ld", (long)r.status);
   long status = r.status;
+  sp_http_failure r_failure = r.failure;
   free(body.buf);
   sp_http_response_free(&r);
   if (retry) {
@@ -104,7 +107,11 @@ void crawl_fetch_robots(crawl_engine *e, crawl_job *job) {
     crawl_engine_count_retry(e);
   } else {
     double delay = rules ? crawl_robots_crawl_delay(rules) : -1;
-    crawl_frontier_robots_done(e->frontier, job, rules, delay, rc != 0, why, started);
+    /* Unreachable: no HTTP exchange at all.  A timeout, a reset or broken
+     * HTTP came from a host that was there. */
+    bool unreachable = r_failure == SP_HTTP_FAIL_DNS || r_failure == SP_HTTP_FAIL_CONNECT ||
+                       r_failure == SP_HTTP_FAIL_TLS;
+    crawl_frontier_robots_done(e->frontier, job, failed ? NULL : rules, delay, unreachable, why, started);
   }
   crawl_engine_job_done(e, rc, status, cfg->per_host + 1);
 }
@@ -152,13 +159,17 @@ typedef struct warc_commit {
   bool appended;
 } warc_commit;
 
-/* Appends a page's WARC records inside its state transaction, under the
- * frontier's lock, which orders the commits: so the WARC's end recorded
- * with the page covers exactly the records of committed pages, and a
- * resume cuts off the records of a page whose commit a kill prevented
- * (output.h). */
-static int append_warc(void *ctx, crawl_state *state) {
+/* What is recorded with a page, inside its state transaction and under
+ * the frontier's lock, which orders the commits:
+ *   - nothing, once the crawl failed: nothing more is recorded then, so
+ *     that a resume finds the state as the failure left it;
+ *   - its WARC records: so the WARC's end recorded with the page covers
+ *     exactly the records of committed pages, and a resume cuts off the
+ *     records of a page whose commit a kill prevented (output.h). */
+static int commit_page(void *ctx, crawl_state *state) {
   warc_commit *w = ctx;
+  if (atomic_load(&w->e->failed)) return -1;
+  if (!w->recs) return 0;
   crawl_warc *warc = w->e->out.warc;
   long long end = -1;
   w->before = crawl_warc_end(warc);
@@ -196,8 +207,9 @@ static void record(crawl_engine *e, crawl_job *job, const crawl_page_done *d, in
   }
   long added = crawl_frontier_page_done(e->frontier, job, d);
   if (added < 0) {
-    const char *why = crawl_frontier_error(e->frontier);
-    if (why[0]) crawl_engine_fail(e, "recording a page", why);
+    char why[1024];
+    crawl_frontier_error(e->frontier, why, sizeof why);
+    if (why[0]) crawl_engine_fail(e, "", why);
     return; /* not recorded, so not written */
   }
   *ready += added;
@@ -247,7 +259,7 @@ void crawl_fetch_page(crawl_engine *e, crawl_job *job) {
     warc_commit wc = {e, recs, -1, false};
     const char *redirect = rc == 0 && r.status >= 300 && r.status < 400 ? r.redirect_url : NULL;
     crawl_page_done d = {(const char *const *)(parsed ? links.urls : NULL), parsed ? links.n : 0, redirect, line,
-                         recs ? append_warc : NULL, recs ? cut_warc : NULL, &wc};
+                         commit_page, cut_warc, &wc};
     record(e, job, &d, rc, r.failure, r.status, r.body_len, &ready);
     crawl_warc_records_free(recs);
   }
@@ -265,7 +277,8 @@ void crawl_fetch_finish_retries(crawl_engine *e) {
      * needed of it is taken first. */
     retry_note *n = job.note, last = *n;
     n->last_line = NULL;
-    crawl_page_done d = {NULL, 0, NULL, last.last_line, NULL, NULL, NULL};
+    warc_commit wc = {e, NULL, -1, false};
+    crawl_page_done d = {NULL, 0, NULL, last.last_line, commit_page, cut_warc, &wc};
     record(e, &job, &d, last.last_rc, last.last_failure, last.last_status, 0, &ready);
     free(last.last_line);
   }

@@ -352,7 +352,7 @@ static bool page_in(crawl_frontier *f, host *h) {
      * fetched this run, and the host keeps its later URLs in memory (rows
      * left behind must never be read back as new ones).  The crawl stops:
      * see crawl_frontier_take. */
-    snprintf(f->error, sizeof f->error, "reading %ld queued URLs of %s back from %s: %s", h->spilled, h->key,
+    snprintf(f->error, sizeof f->error, "reading %ld queued URLs of %s back from %s failed: %s", h->spilled, h->key,
              crawl_state_path(f->spill), n < 0 ? crawl_state_error(f->spill) : "they are not there");
     f->failed = true;
     f->queued -= h->spilled;
@@ -409,9 +409,19 @@ static int enqueue(crawl_frontier *f, const char *url, const char *referrer, int
   if (seq < 0 && !f->state) {
     /* The frontier file could not take it: this URL and the later ones
      * stay in memory (with --state, the failed transaction stops the
-     * crawl instead). */
-    fprintf(stderr, "spindle-crawl: the frontier file %s cannot be written (%s): queued URLs stay in memory\n",
-            crawl_state_path(f->spill), crawl_state_error(f->spill));
+     * crawl instead).  But when SQLite rolled the file's one transaction
+     * back (a full disk), the URLs that waited in it are gone: the crawl
+     * cannot be complete, and stops saying so. */
+    if (crawl_state_in_transaction(f->spill)) {
+      fprintf(stderr, "spindle-crawl: the frontier file %s cannot be written (%s): queued URLs stay in memory\n",
+              crawl_state_path(f->spill), crawl_state_error(f->spill));
+    } else {
+      snprintf(f->error, sizeof f->error,
+               "writing the frontier file %s failed: %s; the URLs that waited in it are lost (give $TMPDIR room, a "
+               "larger --frontier-memory, or --state DIR)",
+               crawl_state_path(f->spill), crawl_state_error(f->spill));
+      f->failed = true;
+    }
     f->spill_failed = true;
     seq = 0;
   }
@@ -487,7 +497,11 @@ void crawl_frontier_free(crawl_frontier *f) {
   free(f);
 }
 
-const char *crawl_frontier_error(const crawl_frontier *f) { return f->error; }
+void crawl_frontier_error(crawl_frontier *f, char *buf, size_t n) {
+  sp_mutex_lock(&f->lock);
+  snprintf(buf, n, "%s", f->error);
+  sp_mutex_unlock(&f->lock);
+}
 
 void crawl_frontier_count_done(crawl_frontier *f, long pages) {
   sp_mutex_lock(&f->lock);
@@ -496,7 +510,7 @@ void crawl_frontier_count_done(crawl_frontier *f, long pages) {
 }
 
 static void state_failed(crawl_frontier *f) {
-  snprintf(f->error, sizeof f->error, "writing the state %s: %s", crawl_state_path(f->state),
+  snprintf(f->error, sizeof f->error, "writing the state %s failed: %s", crawl_state_path(f->state),
            crawl_state_error(f->state));
 }
 
@@ -516,7 +530,7 @@ int crawl_frontier_load(crawl_frontier *f) {
   sp_mutex_lock(&f->lock);
   int rc = crawl_state_load(f->state, mark_seen, load_item, f);
   if (rc < 0)
-    snprintf(f->error, sizeof f->error, "reading the state %s: %s", crawl_state_path(f->state),
+    snprintf(f->error, sizeof f->error, "reading the state %s failed: %s", crawl_state_path(f->state),
              crawl_state_error(f->state));
   sp_mutex_unlock(&f->lock);
   return rc;
@@ -674,7 +688,10 @@ static int record_page(crawl_frontier *f, item *it, const crawl_page_done *d, lo
   if (!f->state) return d->before_commit ? d->before_commit(d->ctx, NULL) : 0;
   crawl_state_done(f->state, it->url, d->line);
   if (d->before_commit && d->before_commit(d->ctx, f->state) < 0) {
-    crawl_state_commit(f->state); /* rolls back: the transaction failed */
+    /* What goes with the page could not be recorded: neither is the page. */
+    crawl_state_fail(f->state, "what goes with the page could not be recorded");
+    crawl_state_commit(f->state); /* rolls back */
+    state_failed(f);
     if (d->after_rollback) d->after_rollback(d->ctx);
     return -1;
   }
@@ -716,9 +733,15 @@ void crawl_frontier_put_back(crawl_frontier *f, crawl_job *job, uint64_t not_bef
   sp_mutex_lock(&f->lock);
   if (job->kind == CRAWL_JOB_ROBOTS) {
     h->robots_state = ROBOTS_UNKNOWN;
-  } else {
-    if (job->item->retries == 0) f->reserved--;
+  } else if (job->item->retries == 0) {
+    f->reserved--;
     host_push_front(f, h, job->item);
+    job->item = NULL;
+  } else {
+    /* A retry stays one, with its note: should the crawl stop before its
+     * turn, it still gets the line of its last attempt. */
+    job->item->not_before = not_before;
+    host_push_retry(f, h, job->item);
     job->item = NULL;
   }
   if (h->next_ns < not_before) h->next_ns = not_before;

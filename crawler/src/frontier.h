@@ -76,9 +76,10 @@ void crawl_frontier_free(crawl_frontier *f);
 /* Pages done in earlier runs count against max_pages (a resumed crawl). */
 void crawl_frontier_count_done(crawl_frontier *f, long pages);
 
-/* Why the last failed call failed (reading queued URLs back from disk, or
- * recording in the state); "" if none did. */
-const char *crawl_frontier_error(const crawl_frontier *f);
+/* Why the last failed call failed (reading queued URLs back from disk,
+ * recording in the state, the temporary frontier file), into buf; "" if
+ * none did. */
+void crawl_frontier_error(crawl_frontier *f, char *buf, size_t n);
 
 /* A resumed crawl: every URL ever queued enters the seen set, those not
  * done go back in the queues.  0, or -1 (see crawl_frontier_error). */
@@ -92,7 +93,7 @@ typedef enum {
   CRAWL_TAKE_JOB,     /* *job is something to fetch now */
   CRAWL_TAKE_WAIT,    /* nothing due before *wait_until (UINT64_MAX: until a report) */
   CRAWL_TAKE_LIMIT,   /* the page budget (max_pages) is spent */
-  CRAWL_TAKE_FAILED,  /* queued URLs could not be read back: see crawl_frontier_error */
+  CRAWL_TAKE_FAILED,  /* queued URLs are lost, or the state failed: see crawl_frontier_error */
 } crawl_take;
 
 /* The next job that is due at now.  Hosts are served round-robin from the

@@ -7,9 +7,21 @@
 #include <string.h>
 #include <unistd.h>
 
+static int by_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A list in sorted order: the seeds, domains and patterns are sets (the
+ * order they were given in changes nothing of the crawl). */
 static json_t *string_list(char *const *v, size_t n) {
   json_t *a = json_array();
-  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
+  char **sorted = n ? malloc(n * sizeof *sorted) : NULL;
+  if (n && !sorted) {
+    json_decref(a);
+    return NULL;
+  }
+  if (n) memcpy(sorted, v, n * sizeof *sorted);
+  if (n) qsort(sorted, n, sizeof *sorted, by_string);
+  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(sorted[i]));
+  free(sorted);
   return a;
 }
 
@@ -42,7 +54,7 @@ static const struct field {
     {"max_depth", "--max-depth"},
     {"max_bytes", "--max-bytes"},
     {"max_redirects", "--max-redirects"},
-    {"user_agent", "--user-agent"},
+    {"robots_agent", "--user-agent (its robots.txt product token)"},
     {"output", "--output"},
     {"warc", "--warc"},
 };
@@ -59,7 +71,9 @@ char *crawl_identity(const crawl_config *cfg, char *const *seeds, size_t nseeds)
   json_object_set_new(o, "max_depth", json_integer(cfg->max_depth));
   json_object_set_new(o, "max_bytes", json_integer((json_int_t)cfg->max_bytes));
   json_object_set_new(o, "max_redirects", json_integer(cfg->max_redirects));
-  json_object_set_new(o, "user_agent", json_string(cfg->user_agent));
+  /* The product token, not the whole User-Agent: it decides which rules of
+   * robots.txt apply; the rest (a version, a contact URL) may change. */
+  json_object_set_new(o, "robots_agent", json_string(cfg->robots_agent));
   json_object_set_new(o, "output", abs_path(cfg->output_path));
   json_object_set_new(o, "warc", abs_path(cfg->warc_path));
   char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);

@@ -1,6 +1,7 @@
 /*
  * identity.h - the options that define a crawl: what it starts from, what
- * it may reach, its limits, who it says it is and where its records go.
+ * it may reach, its limits, the robots.txt product token it goes by, and
+ * where its records go.
  * They are recorded in the state (meta "options", a JSON object), and a
  * resume with other ones is refused with the list of what differs: a
  * resumed frontier was built under the old ones, so the new ones would

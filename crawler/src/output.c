@@ -106,17 +106,25 @@ static long reconcile_jsonl(crawl_state *s, const char *path) {
   return r.failed ? -1 : r.appended;
 }
 
+/* An --output file that resuming would append to: a regular file, or none. */
+static bool resumed_jsonl(const crawl_output *o, const crawl_output_resume *r) {
+  return o->jsonl_path && strcmp(o->jsonl_path, "-") != 0 && r->resuming && plain_file(o->jsonl_path);
+}
+
+/* An --output that is gone while the state has pages done is refused, not
+ * silently written anew: checked before any file is touched. */
+static int check_jsonl(const crawl_output *o, const crawl_output_resume *r) {
+  if (!resumed_jsonl(o, r) || r->force || r->pages_done == 0 || size_of(o->jsonl_path) != 0) return 0;
+  fprintf(stderr,
+          "spindle-crawl: %s is missing or empty, but the state %s has %ld pages done: refusing to resume.  "
+          "Restore the file, or add --force-resume to write their lines again from the state.\n",
+          o->jsonl_path, crawl_state_path(r->state), r->pages_done);
+  return -1;
+}
+
 /* Brings an existing --output file up to date with the state. */
 static int resume_jsonl(crawl_output *o, const crawl_output_resume *r) {
   const char *path = o->jsonl_path;
-  off_t size = size_of(path);
-  if (size == 0 && r->pages_done > 0 && !r->force) {
-    fprintf(stderr,
-            "spindle-crawl: %s is missing or empty, but the state %s has %ld pages done: refusing to resume.  "
-            "Restore the file, or add --force-resume to write their lines again from the state.\n",
-            path, crawl_state_path(r->state), r->pages_done);
-    return -1;
-  }
   if (repair_jsonl(path) < 0) {
     fprintf(stderr, "spindle-crawl: cannot repair %s: %s\n", path, strerror(errno));
     return -1;
@@ -140,7 +148,7 @@ static int open_jsonl(crawl_output *o, const crawl_output_resume *r) {
   }
   bool plain = plain_file(o->jsonl_path);
   /* A resumed crawl appends; a new one starts the file afresh. */
-  if (r->resuming && plain && resume_jsonl(o, r) < 0) return -1;
+  if (resumed_jsonl(o, r) && resume_jsonl(o, r) < 0) return -1;
   o->jsonl = fopen(o->jsonl_path, r->resuming || !plain ? "ae" : "we");
   if (!o->jsonl) {
     fprintf(stderr, "spindle-crawl: cannot open %s: %s\n", o->jsonl_path, strerror(errno));
@@ -192,8 +200,10 @@ static int open_warc(crawl_output *o, const crawl_output_resume *r) {
 int crawl_output_open(crawl_output *o, const crawl_output_resume *r) {
   sp_mutex_init(&o->lock);
   o->failed = 0;
-  /* The WARC first: it may refuse, and then the JSON lines are untouched. */
-  if (open_warc(o, r) < 0 || open_jsonl(o, r) < 0) return -1;
+  /* What may refuse comes first, so that a refusal touches no file: the
+   * JSON lines' check, then the WARC (which refuses untouched, or cuts off
+   * the records of uncommitted pages), then the JSON lines' repair. */
+  if (check_jsonl(o, r) < 0 || open_warc(o, r) < 0 || open_jsonl(o, r) < 0) return -1;
   return 0;
 }
 

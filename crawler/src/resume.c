@@ -68,13 +68,27 @@ static int check_identity(crawl_engine *e, const char *now) {
   return rc;
 }
 
-/* The WARC's committed end recorded in the state, or -1. */
-static long long warc_committed(crawl_state *s) {
-  char *v = NULL;
-  long long end = -1;
-  if (crawl_state_get_meta(s, "warc_end", &v) == 1) end = atoll(v);
+/* The WARC's committed end recorded in the state into *end (-1: none
+ * recorded, a state of an older spindle-crawl).  0, or an error (said):
+ * an end that cannot be read or is not a number would let a resume keep
+ * records of uncommitted pages. */
+static int warc_committed(crawl_state *s, long long *end) {
+  char *v = NULL, *stop = NULL;
+  int got = crawl_state_get_meta(s, "warc_end", &v);
+  *end = -1;
+  if (got < 0) return state_unreadable(s);
+  if (got == 1) {
+    errno = 0;
+    *end = strtoll(v, &stop, 10);
+    if (errno || !*v || *stop || *end < 0) {
+      fprintf(stderr, "spindle-crawl: the state %s says the WARC ends at '%s', which is no offset: refusing to resume\n",
+              crawl_state_path(s), v);
+      free(v);
+      return -EACCES;
+    }
+  }
   free(v);
-  return end;
+  return 0;
 }
 
 /* Records what defines the crawl and where its WARC ends, before the first
@@ -106,8 +120,8 @@ static int open_state(crawl_engine *e, crawl_output_resume *r, char **identity) 
   *r = (crawl_output_resume){e->state, !fresh, done, -1, cfg->force_resume, cfg->quiet};
   if (r->resuming) {
     int rc = check_identity(e, *identity);
+    if (!rc) rc = warc_committed(e->state, &r->warc_end);
     if (rc) return rc;
-    r->warc_end = warc_committed(e->state);
   }
   e->sum->resumed = r->resuming;
   e->sum->pages_before = done;
@@ -121,12 +135,13 @@ int crawl_resume_open(crawl_engine *e) {
   int rc = cfg->state_dir ? open_state(e, &r, &identity) : 0;
   e->out.jsonl_path = cfg->output_path;
   e->out.warc_path = cfg->warc_path;
-  if (rc == 0 && crawl_output_open(&e->out, &r) < 0) rc = -EACCES;
-  /* After the state: --stats may name a file in its new directory. */
+  /* After the state (--stats may name a file in its new directory), and
+   * before the outputs, which opening may change. */
   if (rc == 0 && cfg->stats_path && !can_write(cfg->stats_path)) {
     fprintf(stderr, "spindle-crawl: cannot write %s: %s\n", cfg->stats_path, strerror(errno));
     rc = -EACCES;
   }
+  if (rc == 0 && crawl_output_open(&e->out, &r) < 0) rc = -EACCES;
   if (rc == 0 && e->state) rc = record_identity(e, identity);
   free(identity);
   return rc;

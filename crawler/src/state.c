@@ -18,7 +18,12 @@ struct crawl_state {
   char error[512];  /* the last failure, for crawl_state_error */
   bool spill;       /* crawl_state_open_spill's: one transaction open for its whole life */
   int depth;        /* begin nesting: only the outermost begins and commits */
-  bool txn_failed;  /* a statement of the open transaction failed: commit rolls back */
+  /* A statement of the open transaction failed: nothing more of it runs
+   * and commit rolls back.  Once set, no statement runs until the
+   * outermost commit: after SQLITE_FULL or SQLITE_IOERR, SQLite may have
+   * rolled the transaction back already and be in autocommit mode, where
+   * each later statement would commit alone - half a page recorded. */
+  bool txn_failed;
   int lock_fd;      /* DIR/lock, flock()ed while open: one crawl per state; -1 for spill */
 };
 
@@ -45,13 +50,19 @@ static const char *const pending_index =
 
 /* Records SQLite's current error as the state's; returns -1. */
 static int fail(crawl_state *s, const char *what) {
+  if (s->depth > 0 && s->txn_failed) return -1; /* the first failure says why */
   snprintf(s->error, sizeof s->error, "%s%s%s", what ? what : "", what ? ": " : "",
            s->db ? sqlite3_errmsg(s->db) : "out of memory");
   if (s->depth > 0) s->txn_failed = true;
   return -1;
 }
 
+/* Whether a statement of an open transaction may run: none does after one
+ * failed (see txn_failed). */
+static bool txn_usable(crawl_state *s) { return s->depth == 0 || !s->txn_failed; }
+
 static bool exec(crawl_state *s, const char *sql) {
+  if (!txn_usable(s)) return false;
   char *err = NULL;
   if (sqlite3_exec(s->db, sql, NULL, NULL, &err) == SQLITE_OK) return true;
   snprintf(s->error, sizeof s->error, "%s", err ? err : sqlite3_errmsg(s->db));
@@ -290,11 +301,19 @@ int crawl_state_each_line(crawl_state *s, void (*line)(void *, const char *, con
 void crawl_state_begin(crawl_state *s) {
   if (s->depth++ > 0) return;
   s->txn_failed = false;
-  exec(s, "BEGIN");
+  exec(s, "BEGIN"); /* a failed BEGIN fails the transaction: nothing of it runs */
+}
+
+bool crawl_state_in_transaction(crawl_state *s) { return !sqlite3_get_autocommit(s->db); }
+
+void crawl_state_fail(crawl_state *s, const char *why) {
+  if (s->depth == 0) return;
+  if (!s->txn_failed) snprintf(s->error, sizeof s->error, "%s", why);
+  s->txn_failed = true;
 }
 
 int crawl_state_commit(crawl_state *s) {
-  if (--s->depth > 0) return 0;
+  if (--s->depth > 0) return s->txn_failed ? -1 : 0;
   bool ok = !s->txn_failed && exec(s, "COMMIT");
   /* After a failed COMMIT (SQLITE_FULL, SQLITE_IOERR) SQLite may or may not
    * have rolled back already: whatever is left of the transaction goes, so
@@ -307,6 +326,10 @@ int crawl_state_commit(crawl_state *s) {
 /* Runs a bound statement that returns no rows; false (and the transaction
  * failed) if it did not complete. */
 static bool step_done(crawl_state *s, sqlite3_stmt *st, const char *what) {
+  if (!txn_usable(s)) {
+    sqlite3_clear_bindings(st);
+    return false;
+  }
   bool ok = sqlite3_step(st) == SQLITE_DONE;
   if (!ok) fail(s, what);
   sqlite3_reset(st);

@@ -18,10 +18,12 @@
  * and how far the WARC file was committed (so that a resume can cut off
  * records of pages whose transaction never committed).
  *
- * Errors: a statement that fails inside a transaction marks it failed, and
- * crawl_state_commit then rolls the whole transaction back and returns -1:
- * a page is recorded entirely or not at all.  crawl_state_error says why
- * (SQLite's message, e.g. "database or disk is full").
+ * Errors: a statement that fails inside a transaction marks it failed; no
+ * later statement of it runs (SQLite may have rolled it back on its own, and
+ * would commit each later one alone), and crawl_state_commit rolls back what
+ * is left and returns -1: a page is recorded entirely or not at all.
+ * crawl_state_error says why (SQLite's message, e.g. "database or disk is
+ * full").
  */
 #ifndef SPINDLE_CRAWL_STATE_H
 #define SPINDLE_CRAWL_STATE_H
@@ -88,8 +90,17 @@ int crawl_state_set_meta(crawl_state *s, const char *key, const char *value);
 /* *value (malloc'd) of meta key: 1 if set, 0 if not (*value NULL), -1 on
  * error. */
 int crawl_state_get_meta(crawl_state *s, const char *key, char **value);
+/* Whether a transaction is open in SQLite (for the frontier file's
+ * lifelong one: false once SQLite rolled it back after a full disk). */
+bool crawl_state_in_transaction(crawl_state *s);
+/* Fails the open transaction for a reason outside SQLite (what had to be
+ * recorded with it could not be): nothing more of it runs, and the commit
+ * rolls it back.  why becomes crawl_state_error's, unless a statement
+ * failed first. */
+void crawl_state_fail(crawl_state *s, const char *why);
 /* Commits the outermost transaction: 0; or -1 if it or any statement in it
- * failed, and then nothing of it was recorded (it is rolled back). */
+ * failed, and then nothing of it was recorded (it is rolled back).  An inner
+ * commit commits nothing: 0, or -1 if the transaction has failed so far. */
 int crawl_state_commit(crawl_state *s);
 
 #endif

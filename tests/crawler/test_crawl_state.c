@@ -10,6 +10,7 @@
 #include "crawler/site_fixture.h"
 
 #include <sched.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -21,6 +22,7 @@
 
 static demo_site S;
 static void start_site(void) { demo_site_start(&S, HOSTS, PAGES); }
+static void start_big_site(void) { demo_site_start(&S, HOSTS, 3000); }
 static void stop_site(void) { fx_stop_all(); }
 
 /* ------------------------------------------------------------- helpers */
@@ -118,24 +120,49 @@ static long expected_lines(void) {
  * command finishes, and every page is in the output once and in the WARC
  * once.  (The tmpfs lives in a mount namespace of this test process's own,
  * which the crawls, its children, share.) */
-static char mounted[800]; /* the tmpfs, unmounted before the fixture removes its directory */
+static char mounted[4][800]; /* tmpfs mounts, unmounted before the fixture removes their directories */
 
 static void stop_site_unmount(void) {
-  if (mounted[0]) umount2(mounted, MNT_DETACH);
+  for (int i = 0; i < 4; i++)
+    if (mounted[i][0]) umount2(mounted[i], MNT_DETACH);
   fx_stop_all();
 }
 
+/* A tmpfs of size (e.g. "2m") on dir (made here), in a mount namespace of
+ * this test process's own, which the crawls, its children, share. */
+static void mount_tmpfs(const char *dir, const char *size) {
+  cr_assert_eq(geteuid(), 0, "this test mounts a small tmpfs to fill it: it needs root (CI runs as root)");
+  cr_assert_eq(mkdir(dir, 0755), 0, "mkdir %s", dir);
+  static bool unshared;
+  if (!unshared) {
+    cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare(CLONE_NEWNS): %s", strerror(errno));
+    cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "mount --make-rprivate /: %s",
+                 strerror(errno));
+    unshared = true;
+  }
+  char opt[32];
+  snprintf(opt, sizeof opt, "size=%s", size);
+  cr_assert_eq(mount("tmpfs", dir, "tmpfs", 0, opt), 0, "mount a tmpfs of %s: %s", size, strerror(errno));
+  for (int i = 0; i < 4; i++)
+    if (!mounted[i][0]) {
+      snprintf(mounted[i], sizeof mounted[i], "%s", dir);
+      break;
+    }
+}
+
+/* Makes the tmpfs on dir size (e.g. "64m"): room again. */
+static void grow_tmpfs(const char *dir, const char *size) {
+  char opt[32];
+  snprintf(opt, sizeof opt, "size=%s", size);
+  cr_assert_eq(mount("tmpfs", dir, "tmpfs", MS_REMOUNT, opt), 0, "remount %s: %s", dir, strerror(errno));
+}
+
 Test(state, full_disk_stops_then_resumes_exactly, .init = start_site, .fini = stop_site_unmount, .timeout = 300) {
-  cr_assert_eq(geteuid(), 0, "this test mounts a 2 MB tmpfs for the state directory: it needs root (CI runs as root)");
   char out[800], warc[800], state[800], err[16384];
   demo_path(&S, out, sizeof out, "full.jsonl");
   demo_path(&S, warc, sizeof warc, "full.warc.gz");
   demo_path(&S, state, sizeof state, "full-state");
-  cr_assert_eq(mkdir(state, 0755), 0);
-  cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare(CLONE_NEWNS): %s", strerror(errno));
-  cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "mount --make-rprivate /: %s", strerror(errno));
-  cr_assert_eq(mount("tmpfs", state, "tmpfs", 0, "size=2m"), 0, "mount a 2 MB tmpfs: %s", strerror(errno));
-  snprintf(mounted, sizeof mounted, "%s", state);
+  mount_tmpfs(state, "2m");
 
   args a = site_args(out, warc, state);
   const char *const *argv = with_seed(&a, NULL);
@@ -146,10 +173,99 @@ Test(state, full_disk_stops_then_resumes_exactly, .init = start_site, .fini = st
   long first = count_lines(out);
   cr_assert(first < expected_lines(), "the state did not fill up: %ld of %ld pages done", first, expected_lines());
 
-  cr_assert_eq(mount("tmpfs", state, "tmpfs", MS_REMOUNT, "size=64m"), 0, "remount: %s", strerror(errno));
+  grow_tmpfs(state, "64m");
   rc = crawl(argv, err, sizeof err);
   cr_assert_eq(rc, 0, "the resumed crawl exited %d: %s", rc, err);
   demo_check_output(&S, out);
+  demo_check_warc(warc, out);
+}
+
+/* The WARC on a 1 MB tmpfs fills up: the pages whose records could not be
+ * written are not recorded in the state either (review: they were, and a
+ * resume then wrote their lines from the state without their records). */
+Test(state, full_warc_disk_page_not_recorded, .init = start_site, .fini = stop_site_unmount, .timeout = 300) {
+  char out[800], warcdir[800], warc[900], state[800], err[16384];
+  demo_path(&S, out, sizeof out, "wfull.jsonl");
+  demo_path(&S, warcdir, sizeof warcdir, "wfull-warc");
+  snprintf(warc, sizeof warc, "%s/w.warc.gz", warcdir);
+  demo_path(&S, state, sizeof state, "wfull-state");
+  mount_tmpfs(warcdir, "1m");
+  args a = site_args(out, warc, state);
+  const char *const *argv = with_seed(&a, NULL);
+  int rc = crawl(argv, err, sizeof err);
+  cr_assert_eq(rc, 1, "a crawl whose WARC filled the disk exited %d: %s", rc, err);
+  cr_assert(strstr(err, "writing the WARC file") && strstr(err, "No space left on device"), "%s", err);
+  grow_tmpfs(warcdir, "64m");
+  rc = crawl(argv, err, sizeof err);
+  cr_assert_eq(rc, 0, "the resumed crawl exited %d: %s", rc, err);
+  demo_check_output(&S, out);
+  demo_check_warc(warc, out);
+}
+
+/* A page with 40,000 links, its state on a 3 MB tmpfs: the transaction
+ * fills the disk half way.  All of the page is recorded or none of it:
+ * after a resume with room, the state holds the page done and every one of
+ * its links (review: SQLite had rolled the transaction back on its own,
+ * the later statements committed one by one, and the state held the page
+ * done with 135 of its links). */
+static long state_count(const char *db, const char *sql) {
+  sqlite3 *h;
+  cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "open %s", db);
+  sqlite3_stmt *st;
+  cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+  cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+  long n = (long)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
+Test(state, page_transaction_all_or_nothing, .init = start_site, .fini = stop_site_unmount, .timeout = 300) {
+  enum { LINKS = 40000 };
+  char hub[900], seed[256], out[800], state[800], db[900], err[16384];
+  snprintf(hub, sizeof hub, "%s/www/h0.demo.test/hub.html", S.dir);
+  FILE *f = fopen(hub, "w");
+  cr_assert(f, "cannot write %s", hub);
+  fputs("<html><body>", f);
+  /* Long paths: the transaction outgrows SQLite's page cache and spills to
+   * the WAL, so the disk fills in the middle of it, not at its commit. */
+  char pad[201];
+  memset(pad, 'a', 200);
+  pad[200] = '\0';
+  for (int i = 0; i < LINKS; i++) fprintf(f, "<a href=\"/hub/%s-%05d.html\">x</a>\n", pad, i);
+  fputs("</body></html>\n", f);
+  fclose(f);
+  snprintf(seed, sizeof seed, "http://h0.demo.test:%d/hub.html", S.port);
+  demo_path(&S, out, sizeof out, "hub.jsonl");
+  demo_path(&S, state, sizeof state, "hub-state");
+  snprintf(db, sizeof db, "%s/state.sqlite", state);
+  mount_tmpfs(state, "3m");
+  char warc[800];
+  demo_path(&S, warc, sizeof warc, "hub.warc.gz");
+  args a = site_args(out, warc, state);
+  add(&a, "--max-pages");
+  add(&a, "1");
+  const char *const *argv = with_seed(&a, seed);
+  int rc = crawl(argv, err, sizeof err);
+  cr_assert_eq(rc, 1, "a page whose transaction filled the disk: exit %d: %s", rc, err);
+  cr_assert(strstr(err, "database or disk is full"), "%s", err);
+  /* Nothing of the page: only its own row, queued as the seed, not done;
+   * the WARC's recorded end is where the file ends. */
+  long rows = state_count(db, "SELECT COUNT(*) FROM urls");
+  long done = state_count(db, "SELECT COUNT(*) FROM urls WHERE done = 1");
+  long end = state_count(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'warc_end'");
+  struct stat st;
+  cr_assert_eq(stat(warc, &st), 0);
+  cr_assert(rows == 1 && done == 0, "after the failed transaction the state holds %ld URLs, %ld done", rows, done);
+  cr_assert_eq(end, (long)st.st_size, "the state says the WARC ends at %ld, it has %ld bytes", end, (long)st.st_size);
+  grow_tmpfs(state, "64m");
+  rc = crawl(argv, err, sizeof err);
+  cr_assert_eq(rc, 0, "the resumed crawl exited %d: %s", rc, err);
+  done = state_count(db, "SELECT COUNT(*) FROM urls WHERE done = 1");
+  long queued = state_count(db, "SELECT COUNT(*) FROM urls");
+  cr_assert(done == 1 && queued == 1 + LINKS, "the state holds %ld URLs, %ld done: the page was recorded in part",
+            queued, done);
+  cr_assert_eq(count_lines(out), 1);
   demo_check_warc(warc, out);
 }
 
@@ -239,6 +355,51 @@ Test(state, other_options_refused_unless_forced, .init = start_site, .fini = sto
   cr_assert_eq(rc, 0, "the options forced in were not recorded: exit %d: %s", rc, err);
 }
 
+/* The order of the seeds and the User-Agent beyond its product token do
+ * not define a crawl: a resume with them changed goes on. */
+Test(state, seed_order_and_agent_version_do_not_matter, .init = start_site, .fini = stop_site, .timeout = 120) {
+  char out[800], state[800], err[16384], second[256];
+  demo_path(&S, out, sizeof out, "order.jsonl");
+  demo_path(&S, state, sizeof state, "order-state");
+  snprintf(second, sizeof second, "http://h1.demo.test:%d/", S.port);
+  args a = site_args(out, NULL, state);
+  add(&a, "--max-pages");
+  add(&a, "50");
+  add(&a, S.seed);
+  cr_assert_eq(crawl(with_seed(&a, second), err, sizeof err), 0, "%s", err);
+  args b = site_args(out, NULL, state);
+  add(&b, "--max-pages");
+  add(&b, "50");
+  add(&b, "--user-agent");
+  add(&b, "spindle/9.9 (+http://example.test/bot)");
+  add(&b, second);
+  int rc = crawl(with_seed(&b, S.seed), err, sizeof err);
+  cr_assert_eq(rc, 0, "a resume with the seeds in another order and another agent version exited %d: %s", rc, err);
+}
+
+/* Without --state, queued URLs past --frontier-memory wait in a temporary
+ * file; when its disk fills, SQLite rolls back its one transaction and
+ * those URLs are gone: the crawl says so and exits 1 (review: it said they
+ * stayed in memory, then failed to read them back).  The file is written
+ * only once SQLite's page cache (2 MB) overflows: a 30,000-page site. */
+static void start_huge_site(void) { demo_site_start(&S, HOSTS, 30000); }
+
+Test(state, full_frontier_file_says_what_was_lost, .init = start_huge_site, .fini = stop_site_unmount,
+     .timeout = 300) {
+  char out[800], tmp[800], err[16384];
+  demo_path(&S, out, sizeof out, "spill.jsonl");
+  demo_path(&S, tmp, sizeof tmp, "spill-tmp");
+  mount_tmpfs(tmp, "256k");
+  setenv("TMPDIR", tmp, 1);
+  args a = site_args(out, NULL, NULL);
+  add(&a, "--frontier-memory");
+  add(&a, "20");
+  int rc = crawl(with_seed(&a, NULL), err, sizeof err);
+  unsetenv("TMPDIR");
+  cr_assert_eq(rc, 1, "a crawl whose frontier file lost its URLs exited %d: %s", rc, err);
+  cr_assert(strstr(err, "writing the frontier file") && strstr(err, "are lost"), "%s", err);
+}
+
 /* ------------------------------------------- outputs that disagree */
 
 /* The state says 150 pages were written: an --output that is gone, or a
@@ -256,6 +417,13 @@ Test(state, outputs_short_of_the_state_refused, .init = start_site, .fini = stop
   cr_assert_eq(crawl(argv, err, sizeof err), 0, "%s", err);
   cr_assert_eq(count_lines(out), 150);
 
+  /* What a kill in the middle of a WARC write leaves: part of a record
+   * past the committed end, which a resume cuts off - but not a refused
+   * one, which touches nothing. */
+  FILE *w = fopen(warc, "ab");
+  cr_assert(w);
+  fwrite("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03partial", 1, 17, w);
+  fclose(w);
   size_t warc_len;
   char *warc_before = slurp(warc, &warc_len);
   cr_assert_eq(unlink(out), 0);
@@ -299,8 +467,6 @@ Test(state, outputs_short_of_the_state_refused, .init = start_site, .fini = stop
  * not over; at most eight times as many tries): at the end the output and
  * the WARC each hold every page exactly once - no record of a page whose
  * commit the kill prevented is left in the WARC. */
-static void start_big_site(void) { demo_site_start(&S, HOSTS, 3000); }
-
 Test(state, random_kills_leave_output_and_warc_exact, .init = start_big_site, .fini = stop_site, .timeout = 600) {
   char out[800], warc[800], state[800], err[16384], dir[900];
   demo_path(&S, out, sizeof out, "kill.jsonl");
