@@ -286,6 +286,13 @@ static pthread_once_t spt_wd_once SPT_UNUSED = PTHREAD_ONCE_INIT;
 /* Names what the test is about to wait for, for the watchdog's report. */
 static inline void spt_step(const char *step) { atomic_store(&spt_wd_step, step); }
 
+/* Where spt_run's main task is, for the watchdog's report. */
+enum { SPT_MAIN_NONE, SPT_MAIN_SPAWNED, SPT_MAIN_RUNNING, SPT_MAIN_RETURNED };
+static atomic_int spt_main_state SPT_UNUSED;
+static const char *const spt_main_state_name[] SPT_UNUSED = {
+    "", "; the main task never started (spawned from the test thread, no worker ran it)",
+    "; the main task was running", "; the main task had returned, the runtime did not shut down"};
+
 SPT_UNUSED static void *spt_wd_main(void *arg) {
   (void)arg;
   for (;;) {
@@ -295,8 +302,9 @@ SPT_UNUSED static void *spt_wd_main(void *arg) {
     const char *step = atomic_load(&spt_wd_step);
     pthread_mutex_lock(&spt_fail_lock);
     fprintf(stderr,
-            "spt watchdog: %s did not finish within %.0f s; last step: %s; failed checks: %d%s%s\n",
-            atomic_load(&spt_wd_what), (double)atomic_load(&spt_wd_limit) / 1e9, step ? step : "(none named)",
+            "spt watchdog: %s did not finish within %.0f s%s; last step: %s; failed checks: %d%s%s\n",
+            atomic_load(&spt_wd_what), (double)atomic_load(&spt_wd_limit) / 1e9,
+            spt_main_state_name[atomic_load(&spt_main_state)], step ? step : "(none named)",
             atomic_load(&spt_failures), atomic_load(&spt_failures) ? ", first: " : "", spt_first_failure);
     fflush(stderr);
     abort();
@@ -333,18 +341,34 @@ static inline uint64_t spt_run_limit_ns(void) { return SEC(SPT_RUN_LIMIT_S) * (s
  * watchdog abort the test, with a report, when the main task has not
  * returned within that many seconds (three times as many under sanitizers,
  * which on a loaded machine made 10,000 sleepers take 20 s). */
+typedef struct spt_main_call {
+  sp_task_fn fn;
+  void *arg;
+} spt_main_call;
+
+SPT_UNUSED static void *spt_main_trampoline(void *arg) {
+  spt_main_call *c = arg;
+  atomic_store(&spt_main_state, SPT_MAIN_RUNNING);
+  void *res = c->fn(c->arg);
+  atomic_store(&spt_main_state, SPT_MAIN_RETURNED);
+  return res;
+}
+
 static inline void *spt_run(unsigned workers, sp_task_fn fn, void *arg) {
   sp_runtime_opts o;
   sp_runtime_opts_init(&o);
   o.workers = workers;
   void *res = NULL;
+  spt_main_call call = {fn, arg};
+  atomic_store(&spt_main_state, SPT_MAIN_SPAWNED);
 #ifdef SPT_RUN_LIMIT_S
-  int armed = spt_watchdog_arm("the runtime's main task (spt_run)", spt_run_limit_ns());
+  int armed = spt_watchdog_arm("spt_run", spt_run_limit_ns());
 #endif
-  int rc = sp_run_opts(&o, fn, arg, &res);
+  int rc = sp_run_opts(&o, spt_main_trampoline, &call, &res);
 #ifdef SPT_RUN_LIMIT_S
   if (armed) spt_watchdog_disarm();
 #endif
+  atomic_store(&spt_main_state, SPT_MAIN_NONE);
   cr_assert_eq(rc, 0, "sp_run_opts(workers=%u) = %d (%s)", workers, rc, sp_strerror(rc));
   ASSERT_NO_TASK_FAILURES();
   return res;
