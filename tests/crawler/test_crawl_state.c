@@ -396,6 +396,13 @@ Test(state, full_frontier_file_says_what_was_lost, .init = start_huge_site, .fin
   add(&a, "20");
   int rc = crawl(with_seed(&a, NULL), err, sizeof err);
   unsetenv("TMPDIR");
+  if (strstr(err, "cannot set up the frontier file")) {
+    /* The disk was full before the file could hold anything (seen under
+     * TSan): every URL stayed in memory, nothing was lost. */
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+    demo_check_output(&S, out);
+    return;
+  }
   cr_assert_eq(rc, 1, "a crawl whose frontier file lost its URLs exited %d: %s", rc, err);
   cr_assert(strstr(err, "writing the frontier file") && strstr(err, "are lost"), "%s", err);
 }
