@@ -150,8 +150,17 @@ enum { WAKE_ROUNDS = 40 };
 static atomic_int pw_ran;
 static sp_event pw_event = SP_EVENT_INIT;
 
-static void *count_run(void *arg) {
+static atomic_int pw_children;
+static void *count_child(void *arg) {
   (void)arg;
+  atomic_fetch_add(&pw_children, 1);
+  return NULL;
+}
+/* Spawns `arg` children first, so that rounds differ in how many wakeups
+ * they ask for: a wakeup lost every k-th time cannot fall on the same
+ * step of every round. */
+static void *count_run(void *arg) {
+  for (intptr_t i = 0; i < PINT(arg); i++) CHECK_RC(sp_spawn(NULL, count_child, NULL), 0);
   atomic_fetch_add(&pw_ran, 1);
   return NULL;
 }
@@ -171,7 +180,7 @@ Test(foreign, spawn_wakes_parked_worker, .timeout = 60) {
     atomic_store(&pw_ran, 0);
     for (int round = 1; round <= WAKE_ROUNDS; round++) {
       wait_all_parked(rt, round);
-      ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, count_run, NULL), 0);
+      ASSERT_RC(sp_runtime_spawn(rt, NULL, NULL, count_run, IPTR(round % 4)), 0);
       ASSERT_SOON(atomic_load(&pw_ran) == round,
                   "%u worker(s), round %d: a task spawned from a plain thread while every worker was parked did "
                   "not run: no worker was woken for it",
@@ -184,8 +193,8 @@ Test(foreign, spawn_wakes_parked_worker, .timeout = 60) {
 
 static atomic_int pw_woke;
 static void *wait_pw_event(void *arg) {
-  (void)arg;
   CHECK_RC(sp_event_wait(&pw_event), 0);
+  for (intptr_t i = 0; i < PINT(arg); i++) CHECK_RC(sp_spawn(NULL, count_child, NULL), 0); /* see count_run */
   atomic_fetch_add(&pw_woke, 1);
   return NULL;
 }
@@ -199,7 +208,7 @@ Test(foreign, event_set_from_thread_wakes_parked_task, .timeout = 60) {
     for (int round = 1; round <= WAKE_ROUNDS; round++) {
       sp_event_init(&pw_event);
       sp_task *t = NULL;
-      ASSERT_RC(sp_runtime_spawn(rt, &t, NULL, wait_pw_event, NULL), 0);
+      ASSERT_RC(sp_runtime_spawn(rt, &t, NULL, wait_pw_event, IPTR(round % 4)), 0);
       ASSERT_SOON(spt_parked(t), "%u worker(s), round %d: the task spawned from this thread never parked on the event",
                   workers, round);
       wait_all_parked(rt, round);

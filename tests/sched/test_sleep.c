@@ -160,8 +160,8 @@ static void *main_order(void *arg) {
   sp_deadline_push(&d, (base > armed ? base - armed : 0) + MS(50) + spt_patience_ns());
   int rc = sp_wg_wait(&order_wg);
   sp_deadline_pop(&d);
-  CHECKF(rc == 0, "the sleepers did not all wake within %.0f s of their deadlines: %d of %d woke", spt_patience_s(),
-         atomic_load(&order_resumed), order_n);
+  CHECKF(rc == 0, "the wait group did not release this task within %.0f s of the last deadline: %d of %d sleepers "
+         "had woken", spt_patience_s(), atomic_load(&order_resumed), order_n);
   return NULL;
 }
 
@@ -226,7 +226,12 @@ static void *main_many(void *arg) {
     }
   }
   spt_step("waiting for the sleepers' wait group");
-  CHECK_RC(sp_wg_wait(&many_wg), 0);
+  sp_deadline d;
+  sp_deadline_push(&d, MS(200) + 2 * spt_patience_ns());
+  int rc = sp_wg_wait(&many_wg);
+  sp_deadline_pop(&d);
+  CHECKF(rc == 0, "the wait group did not release this task within %.0f s of the sleeps' end: %ld of %ld sleepers "
+         "had woken", 2 * spt_patience_s(), atomic_load(&many_ok), n);
   uint64_t el = sp_now_ns() - t0;
   CHECK_EQ(atomic_load(&many_ok), n);
   CHECKF(el >= MS(200), "%ld sleepers of 200 ms done after %.1f ms", n, el / 1e6);
