@@ -118,6 +118,36 @@ static bool check_intact(crawl_state *s) {
   return ok;
 }
 
+/* The columns of urls as spindle-crawl makes them (host added later, so
+ * optional): a damaged schema that SQLite still parses, a seq that is no
+ * longer the INTEGER PRIMARY KEY say, passes quick_check and would hand
+ * back rows out of order.  true if the table is absent (a new state) or
+ * matches. */
+static bool schema_ok(crawl_state *s) {
+  static const struct {
+    const char *name, *type;
+    int pk;
+  } want[] = {{"seq", "INTEGER", 1}, {"key", "TEXT", 0},       {"url", "TEXT", 0},
+              {"referrer", "TEXT", 0}, {"depth", "INTEGER", 0}, {"redirects", "INTEGER", 0},
+              {"done", "INTEGER", 0},  {"line", "TEXT", 0},     {"host", "TEXT", 0}};
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(urls)", -1, &st, NULL) != SQLITE_OK) return fail(s, NULL), false;
+  size_t n = 0;
+  bool ok = true;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && ok) {
+    const char *name = (const char *)sqlite3_column_text(st, 1), *type = (const char *)sqlite3_column_text(st, 2);
+    ok = n < sizeof want / sizeof *want && name && type && strcmp(name, want[n].name) == 0 &&
+         strcmp(type, want[n].type) == 0 && sqlite3_column_int(st, 5) == want[n].pk;
+    n++;
+  }
+  if (ok && rc != SQLITE_DONE) ok = fail(s, NULL) == 0;
+  sqlite3_finalize(st);
+  if (ok && n != 0 && n < 8) ok = false; /* too few columns */
+  if (!ok && !s->error[0]) snprintf(s->error, sizeof s->error, "its table urls is not the one spindle-crawl makes");
+  return ok;
+}
+
 crawl_state *crawl_state_open_spill(void) {
   const char *tmp = getenv("TMPDIR");
   if (!tmp || !*tmp) tmp = "/tmp";
@@ -194,7 +224,7 @@ crawl_state *crawl_state_open(const char *dir) {
     fail(s, NULL);
   } else {
     sqlite3_busy_timeout(s->db, 5000);
-    if (!check_intact(s)) {
+    if (!check_intact(s) || !schema_ok(s)) {
       fprintf(stderr,
               "spindle-crawl: the state database %s is damaged (SQLite: %s); refusing to resume from it, and no "
               "output file was touched.  Move it away to start the crawl anew.\n",
