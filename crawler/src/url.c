@@ -446,10 +446,14 @@ static bool is_plain_host(const char *h, size_t n) {
  */
 static int render_url(CURLU *h, char **out) {
   char *scheme, *user, *pass, *zone, *host, *port, *path, *query;
-  bool ok = part_of(h, CURLUPART_SCHEME, &scheme) & part_of(h, CURLUPART_USER, &user) &
-            part_of(h, CURLUPART_PASSWORD, &pass) & part_of(h, CURLUPART_ZONEID, &zone) &
-            part_of(h, CURLUPART_HOST, &host) & part_of(h, CURLUPART_PORT, &port) &
-            part_of(h, CURLUPART_PATH, &path) & part_of(h, CURLUPART_QUERY, &query);
+  /* Every part is asked for (each sets its pointer, freed below), then
+   * whether all came. */
+  const bool got[] = {part_of(h, CURLUPART_SCHEME, &scheme), part_of(h, CURLUPART_USER, &user),
+                      part_of(h, CURLUPART_PASSWORD, &pass), part_of(h, CURLUPART_ZONEID, &zone),
+                      part_of(h, CURLUPART_HOST, &host),     part_of(h, CURLUPART_PORT, &port),
+                      part_of(h, CURLUPART_PATH, &path),     part_of(h, CURLUPART_QUERY, &query)};
+  bool ok = true;
+  for (size_t i = 0; i < sizeof got / sizeof *got; i++) ok = ok && got[i];
   int rc = ok ? 0 : -ENOMEM;
   *out = NULL;
   if (!rc && host && !is_usable_host(host)) rc = -EINVAL;
