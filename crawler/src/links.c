@@ -30,6 +30,7 @@
 #define _GNU_SOURCE
 #endif
 #include "links.h"
+#include "robots.h"
 #include "seen.h"
 
 #include <errno.h>
@@ -1459,9 +1460,6 @@ void crawl_links_free(crawl_links *l) {
   memset(l, 0, sizeof *l);
 }
 
-/* The length of agent's product token: the part before any '/' or space. */
-static size_t product_len(const char *agent) { return agent ? strcspn(agent, "/ \t") : 0; }
-
 /* Sets out->base: the first <base href> resolved against the page, else
  * the page URL (also when that href is not a usable URL, as in HTML). */
 static int set_base(crawl_links *out, const char *page_url, const char *href) {
@@ -1475,7 +1473,7 @@ static int set_base(crawl_links *out, const char *page_url, const char *href) {
 
 static int extract(const GumboNode *root, const moved_values *mv, const char *page_url, const char *agent,
                    crawl_links *out) {
-  directives d = {.mv = mv, .agent = agent, .agent_len = product_len(agent)};
+  directives d = {.mv = mv, .agent = agent, .agent_len = crawl_robots_token_len(agent)};
   int rc = walk(root, visit_directives, &d);
   if (!rc) rc = set_base(out, page_url, d.base_href);
   if (rc) return rc;

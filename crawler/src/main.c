@@ -156,12 +156,8 @@ static int push_regex(regex_t **arr, char ***src, size_t *n, char *re, const cha
   return 0;
 }
 
-/* The product token of a User-Agent: "spindle/0.1 (+x)" -> "spindle". */
-static char *product_token(const char *ua) {
-  size_t n = strcspn(ua, "/ ");
-  char *t = strndup(ua, n ? n : strlen(ua));
-  return t;
-}
+/* The robots.txt product token of a User-Agent (robots.h). */
+static char *product_token(const char *ua) { return strndup(ua, crawl_robots_token_len(ua)); }
 
 static int robots_check(const char *file, const char *ua, char **urls, int n) {
   FILE *f = fopen(file, "rb");
@@ -368,6 +364,9 @@ int main(int argc, char **argv) {
       break;
     case O_UA:
       if (!*a) return bad("--user-agent must not be empty%s", "");
+      if (!crawl_robots_token_len(a))
+        return bad("--user-agent must begin with a product token (letters, '-', '_'), which robots.txt names "
+                   "(RFC 9309 2.2.1), not '%s'", a);
       if (!field_value_ok(a))
         return bad("--user-agent must not hold control characters (CR, LF...): '%s' would inject headers", a);
       cfg.user_agent = a;
@@ -448,6 +447,9 @@ int main(int argc, char **argv) {
       return bad("a seed URL must not hold control characters (CR, LF, TAB...): '%s'", cfg.seeds[i]);
   cfg.robots_agent = product_token(cfg.user_agent);
   if (!cfg.robots_agent) return 1;
+  if (!cfg.quiet && strlen(cfg.robots_agent) != strcspn(cfg.user_agent, "/ \t"))
+    fprintf(stderr, "spindle-crawl: note: robots.txt rules for '%s' apply, the product token of --user-agent '%s' "
+                    "(letters, '-' and '_' only: RFC 9309 2.2.1)\n", cfg.robots_agent, cfg.user_agent);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -76,7 +76,9 @@ static bool key_is(const char *key, size_t n, const char *name) {
 }
 
 /* 2.2.1: a product token is 1*(ALPHA / "-" / "_"); the length of the one s
- * starts with (0 if none), which also cuts "Foo/1.2" or "Foo Bar" to "Foo". */
+ * starts with (0 if none), which also cuts "Foo/1.2" or "Foo Bar" to "Foo".
+ * The same for the crawler's User-Agent and for the user-agent lines of
+ * robots.txt, so that both sides of a match are cut alike. */
 static size_t product_token_len(const char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
@@ -338,6 +340,10 @@ static crawl_robots *finish(robots_parser *p) {
 static void discard(robots_parser *p) {
   for (size_t i = 0; i < p->n; i++) free(p->rules[i].pat);
   free(p->rules);
+}
+
+size_t crawl_robots_token_len(const char *user_agent) {
+  return user_agent ? product_token_len(user_agent, strlen(user_agent)) : 0;
 }
 
 crawl_robots *crawl_robots_parse(const char *body, size_t len, const char *agent) {

@@ -16,6 +16,13 @@
 
 typedef struct crawl_robots crawl_robots;
 
+/* The length of the product token a User-Agent starts with, as RFC 9309
+ * 2.2.1 defines it: its leading letters, '-' and '_' ("spindle/0.1 (+x)":
+ * "spindle"; "Bot2/1.0": "Bot"), 0 if none.  The one definition of the
+ * crawler's name: robots.txt groups and <meta name> robots directives are
+ * matched against it. */
+size_t crawl_robots_token_len(const char *user_agent);
+
 /* Parses body (len bytes, need not be NUL-terminated, may hold anything) for
  * the product token agent (e.g. "spindle"; only its leading [A-Za-z_-] part
  * counts, so "spindle/0.1 (+url)" is "spindle").  Only the first 500 KiB are

@@ -1320,6 +1320,7 @@ Test(cli, help_version_and_bad_usage, .timeout = 60) {
       {"--resolve", "host:80:notanip"}, {"--resolve", "host:80:127.0.0.1,"}, {"--dns-server", "bogus"},
       {"--user-agent", ""}, {"--bogus"}, {"--timeout", "0"}, {"--max-depth", "-2"},
       {"--dns-server", "999.1.1.1"}, {"--dns-server", "1.2.3.4:99999"}, {"--dns-server", "1.2.3.4:0"},
+      {"--user-agent", "2bot/1.0"},
       /* after options that allocated: still 2 (under ASan too) */
       {"--include", "x", "--exclude", "("}, {"--include", "x", "--concurrency", "0"},
   };

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "sched/spt.h"
 
+#include "links.h"
 #include "robots.h"
 
 typedef struct {
@@ -379,6 +380,29 @@ Test(robots, agent_selection, .timeout = 10) {
   /* A group naming both the agent and "*". */
   cr_assert_eq(allowed("user-agent: *\nuser-agent: spindle\ndisallow: /x\n", "spindle", "/x"), false);
   cr_assert_eq(allowed("user-agent: *\nuser-agent: spindle\ndisallow: /x\n", "other", "/x"), false);
+}
+
+/* One product token for the whole crawler (RFC 9309 2.2.1: letters, '-'
+ * and '_'): robots.txt groups, <meta name> directives and the command line
+ * all cut a User-Agent the same way (issue 11: "Bot2/1.0" was "Bot2" in two
+ * places and "Bot" in the third). */
+Test(robots, one_product_token, .timeout = 10) {
+  cr_assert_eq(crawl_robots_token_len("spindle/0.1 (+https://example.org/bot)"), 7);
+  cr_assert_eq(crawl_robots_token_len("Bot2/1.0"), 3);
+  cr_assert_eq(crawl_robots_token_len("my-bot_x crawler"), 8);
+  cr_assert_eq(crawl_robots_token_len("2bot"), 0);
+  cr_assert_eq(crawl_robots_token_len(""), 0);
+  cr_assert_eq(crawl_robots_token_len(NULL), 0);
+  /* The group "Bot" applies to "Bot2/1.0", as robots.txt's own "Bot2" line
+   * is read as "Bot" too. */
+  cr_assert_eq(allowed("user-agent: *\ndisallow: /\n\nuser-agent: Bot\ndisallow: /x\n", "Bot2/1.0", "/y"), true);
+  cr_assert_eq(allowed("user-agent: *\ndisallow: /\n\nuser-agent: Bot2\ndisallow: /x\n", "Bot2/1.0", "/x"), false);
+  crawl_links l;
+  static const char page[] = "<meta name=Bot content=nofollow><a href=a>";
+  cr_assert_eq(crawl_links_extract(page, sizeof page - 1, "http://h.example/", "Bot2/1.0", &l), 0);
+  cr_assert(l.nofollow && l.n == 0, "<meta name=Bot> does not apply to Bot2/1.0: nofollow %d, %zu links", l.nofollow,
+            l.n);
+  crawl_links_free(&l);
 }
 
 Test(robots, fetch_failures, .timeout = 10) {
