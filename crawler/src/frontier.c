@@ -273,34 +273,6 @@ static bool in_scope(crawl_frontier *f, const char *key, const char *hostname) {
   return true;
 }
 
-/* The scheme, host and port of a normalised key ("scheme://host[:port]/..."
- * with a lower-case host, an IPv6 host in brackets, no default port): read
- * by hand, since most links are seen already and need no second parse. */
-static bool split_key(const char *key, char *scheme, size_t ns, char *hostname, size_t nh, int *port) {
-  const char *sep = strstr(key, "://");
-  if (!sep || (size_t)(sep - key) >= ns) return false;
-  memcpy(scheme, key, (size_t)(sep - key));
-  scheme[sep - key] = '\0';
-  const char *h = sep + 3, *end;
-  const char *auth_end = h + strcspn(h, "/?#");
-  for (const char *at = h; at < auth_end; at++)
-    if (*at == '@') h = at + 1; /* user:password@ is no part of the host */
-  if (*h == '[') {
-    end = strchr(h, ']');
-    if (!end) return false;
-    h++; /* the host without its brackets, as crawl_url_split gives it */
-  } else {
-    end = h + strcspn(h, ":/?");
-  }
-  size_t hl = (size_t)(end - h);
-  if (!hl || hl >= nh) return false;
-  memcpy(hostname, h, hl);
-  hostname[hl] = '\0';
-  if (*end == ']') end++;
-  *port = *end == ':' ? atoi(end + 1) : strcmp(scheme, "https") == 0 ? 443 : 80;
-  return *port > 0 && *port < 65536;
-}
-
 /* ------------------------------------------------------ memory and disk */
 
 /*
@@ -386,7 +358,7 @@ static int enqueue(crawl_frontier *f, const char *url, const char *referrer, int
   if (crawl_url_normalize(url, &key) != 0) goto out;
   uint64_t fp = crawl_fingerprint(key);
   if (!(flags & EQ_LOADED) && crawl_seen_has(&f->seen, fp)) goto out; /* the common case */
-  if (!split_key(key, scheme, sizeof scheme, hostname, sizeof hostname, &port)) goto out;
+  if (!crawl_url_key_parts(key, scheme, sizeof scheme, hostname, sizeof hostname, &port)) goto out;
   if (!(flags & EQ_LOADED) && !in_scope(f, key, hostname)) goto out;
   int added = crawl_seen_add(&f->seen, fp);
   if (added < 0 || (added == 0 && !(flags & EQ_LOADED))) {

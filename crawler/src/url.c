@@ -1009,3 +1009,33 @@ bool crawl_host_in_domain(const char *host, const char *domain) {
   if (is_ip_literal(host, hn)) return false;
   return host[hn - dn - 1] == '.' && strncasecmp(host + hn - dn, domain, dn) == 0;
 }
+
+/* Read by hand: the key is known to be in the form crawl_url_normalize
+ * writes, and the frontier asks for the parts of every new URL. */
+bool crawl_url_key_parts(const char *key, char *scheme, size_t ns, char *hostname, size_t nh, int *port) {
+  const char *sep = strstr(key, "://");
+  if (!sep || (size_t)(sep - key) >= ns) return false;
+  memcpy(scheme, key, (size_t)(sep - key));
+  scheme[sep - key] = '\0';
+  const char *h = sep + 3, *end;
+  const char *auth_end = h + strcspn(h, "/?#");
+  for (const char *at = h; at < auth_end; at++)
+    if (*at == '@') h = at + 1; /* user:password@ is no part of the host */
+  size_t hl;
+  if (*h == '[') {
+    end = strchr(h, ']');
+    if (!end) return false;
+    h++; /* the host without its brackets or its zone ("%25eth0"), as crawl_url_split gives it */
+    const char *zone = memchr(h, '%', (size_t)(end - h));
+    hl = (size_t)((zone ? zone : end) - h);
+  } else {
+    end = h + strcspn(h, ":/?");
+    hl = (size_t)(end - h);
+  }
+  if (!hl || hl >= nh) return false;
+  memcpy(hostname, h, hl);
+  hostname[hl] = '\0';
+  if (*end == ']') end++;
+  *port = *end == ':' ? atoi(end + 1) : strcmp(scheme, "https") == 0 ? 443 : 80;
+  return *port > 0 && *port < 65536;
+}

@@ -7,6 +7,7 @@
 #define SPINDLE_CRAWL_URL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The longest URL handled, in bytes once made valid (trimmed, fragment cut,
  * invalid bytes percent-encoded): servers commonly refuse longer request
@@ -62,6 +63,12 @@ int crawl_url_normalize(const char *url, char **key);
  * resolved (made valid, dot segments removed, escapes as found).  0, or
  * -EINVAL (not an absolute http(s) URL), -ENOMEM. */
 int crawl_url_split(const char *url, char **scheme, char **host, int *port, char **path);
+
+/* The scheme, host (IPv6 without its brackets) and port of a key as
+ * crawl_url_normalize makes it ("scheme://host[:port]/...", lower-case
+ * host, no default port), into the buffers; false if it is not one or a
+ * part does not fit.  No allocation, no second parse. */
+bool crawl_url_key_parts(const char *key, char *scheme, size_t ns, char *host, size_t nh, int *port);
 
 /* Whether host equals domain or is a subdomain of it (case-insensitive,
  * on label boundaries: "a.example.com" is in "example.com",

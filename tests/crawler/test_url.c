@@ -559,14 +559,32 @@ static const char *const more_urls[] = {
     "http://0x100000000/", "http://4294967295./", "http://4294967296./", "http://08/", "http://0x./",
 };
 
+/* The frontier reads a key's scheme, host and port by hand
+ * (crawl_url_key_parts): they must be what curl's parse of it says. */
+static void check_key_parts(const char *key) {
+  char scheme[16], host[300], *s = NULL, *h = NULL;
+  int port = 0, want_port = 0;
+  bool got = crawl_url_key_parts(key, scheme, sizeof scheme, host, sizeof host, &port);
+  int rc = crawl_url_split(key, &s, &h, &want_port, NULL);
+  cr_assert(got && rc == 0, "key %s: key_parts %d, split %d", key, got, rc);
+  cr_assert(!strcmp(scheme, s) && !strcmp(host, h) && port == want_port,
+            "key %s: key_parts gives %s %s %d, split %s %s %d", key, scheme, host, port, s, h, want_port);
+  free(s);
+  free(h);
+}
+
 static void check_url_idempotent(const char *url) {
   char *key = NULL;
-  if (crawl_url_normalize(url, &key) == 0) check_idempotent(url, key);
+  if (crawl_url_normalize(url, &key) == 0) {
+    check_idempotent(url, key);
+    check_key_parts(key);
+  }
   free(key);
 }
 
 /* Every URL in the tables (and the URLs they give) normalised twice gives
- * its key again, by both paths. */
+ * its key again, by both paths; and its key's parts read by hand are
+ * curl's. */
 Test(url, key_of_key_is_itself, .timeout = 60) {
   for (size_t i = 0; i < sizeof resolve_cases / sizeof resolve_cases[0]; i++) {
     const resolve_case *c = &resolve_cases[i];
