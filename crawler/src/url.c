@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <spindle/buf.h>
+
 /* ------------------------------------------------------------ characters */
 
 static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
@@ -99,66 +101,26 @@ static int default_port(const char *scheme) { return strcasecmp(scheme, "https")
 
 /* ---------------------------------------------------------------- buffer */
 
-/* A growing string; on allocation failure it stays failed (oom) and the
- * caller checks once at the end. */
-typedef struct strbuf {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} strbuf;
-
-static void sb_addn(strbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void sb_add(strbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
-static void sb_addc(strbuf *b, char c) {
-  if (!b->oom && b->len + 2 <= b->cap) { /* the common case: room left */
-    b->p[b->len++] = c;
-    b->p[b->len] = '\0';
-  } else {
-    sb_addn(b, &c, 1);
-  }
-}
-
-static void sb_add_pct(strbuf *b, unsigned char c) {
+/* URLs are built in spindle's sp_buf (no cap: lengths are checked where
+ * they matter); a percent escape, and handing the string over. */
+static void sb_add_pct(sp_buf *b, unsigned char c) {
   static const char hex[] = "0123456789ABCDEF";
   char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-  sb_addn(b, e, 3);
+  sp_buf_add(b, e, 3);
 }
 
 /* Hands the string over (never NULL on success: "" at least). */
-static int sb_finish(strbuf *b, char **out) {
-  if (!b->oom && !b->p) sb_addn(b, "", 0);
-  if (b->oom) {
-    free(b->p);
-    *out = NULL;
-    return -ENOMEM;
-  }
-  *out = b->p;
-  return 0;
+static int sb_finish(sp_buf *b, char **out) {
+  *out = sp_buf_take(b, NULL);
+  return *out ? 0 : -ENOMEM;
 }
 
 /* ------------------------------------------------------------- preparing */
 
 /* Copies s[0..n) with tabs and newlines removed and the fragment cut. */
-static void strip_noise(strbuf *b, const char *s, size_t n) {
+static void strip_noise(sp_buf *b, const char *s, size_t n) {
   for (size_t i = 0; i < n && s[i] != '#'; i++)
-    if (!is_tab_or_newline((unsigned char)s[i])) sb_addc(b, s[i]);
+    if (!is_tab_or_newline((unsigned char)s[i])) sp_buf_addc(b, s[i]);
 }
 
 /* Where the path starts in ref (after scheme and authority), so that the
@@ -174,9 +136,9 @@ static size_t path_start(const char *ref) {
 
 /* Percent-encodes what is not valid in the path and query of ref, including
  * a '%' that starts no escape; escapes already there are kept as found. */
-static void encode_invalid(strbuf *b, const char *ref) {
+static void encode_invalid(sp_buf *b, const char *ref) {
   size_t start = path_start(ref);
-  sb_addn(b, ref, start);
+  sp_buf_add(b, ref, start);
   for (const char *s = ref + start; *s; s++) {
     unsigned char c = (unsigned char)*s;
     if (c == '%' && (hex_val((unsigned char)s[1]) < 0 || hex_val((unsigned char)s[2]) < 0))
@@ -184,7 +146,7 @@ static void encode_invalid(strbuf *b, const char *ref) {
     else if (needs_encoding(c))
       sb_add_pct(b, c);
     else
-      sb_addc(b, (char)c);
+      sp_buf_addc(b, (char)c);
   }
 }
 
@@ -229,14 +191,16 @@ static int prepare(const char *ref, char **out) {
     *out = strndup(ref, n);
     return *out ? 0 : -ENOMEM;
   }
-  strbuf plain = {0};
+  sp_buf plain;
+  sp_buf_init(&plain, SP_BUF_NO_MAX);
   strip_noise(&plain, ref, n);
-  for (size_t i = 0; plain.p && plain.p[i] && plain.p[i] != '?'; i++)
-    if (plain.p[i] == '\\') plain.p[i] = '/';
+  for (size_t i = 0; plain.data && plain.data[i] && plain.data[i] != '?'; i++)
+    if (plain.data[i] == '\\') plain.data[i] = '/';
   char *s;
   int rc = sb_finish(&plain, &s);
   if (rc) return rc;
-  strbuf enc = {0};
+  sp_buf enc;
+  sp_buf_init(&enc, SP_BUF_NO_MAX);
   encode_invalid(&enc, s);
   free(s);
   rc = sb_finish(&enc, out);
@@ -250,10 +214,10 @@ static int prepare(const char *ref, char **out) {
 
 /* Drops the last segment and its '/' from the output, which starts at
  * base in b (5.2.4 step C). */
-static void pop_segment(strbuf *b, size_t base) {
-  while (b->len > base && b->p[b->len - 1] != '/') b->len--;
+static void pop_segment(sp_buf *b, size_t base) {
+  while (b->len > base && b->data[b->len - 1] != '/') b->len--;
   if (b->len > base) b->len--;
-  if (b->p) b->p[b->len] = '\0';
+  if (b->data) b->data[b->len] = '\0';
 }
 
 /*
@@ -261,7 +225,7 @@ static void pop_segment(strbuf *b, size_t base) {
  * curl removed them already, but the key's path is decoded first (RFC 3986
  * 6.2.2 order), and an encoded dot ("%2E%2E") is a dot once decoded.
  */
-static void add_without_dots(strbuf *b, const char *in) {
+static void add_without_dots(sp_buf *b, const char *in) {
   size_t base = b->len;
   while (*in) {
     if (!strncmp(in, "../", 3)) in += 3;
@@ -275,7 +239,7 @@ static void add_without_dots(strbuf *b, const char *in) {
     else {
       size_t seg = 1 + strcspn(in + 1, "/");
       if (*in != '/') seg = strcspn(in, "/");
-      sb_addn(b, in, seg);
+      sp_buf_add(b, in, seg);
       in += seg;
     }
   }
@@ -463,14 +427,15 @@ static int render_url(CURLU *h, char **out) {
     rc = cr != CURLUE_OK ? curl_err(cr) : (*out = strdup(u)) ? 0 : -ENOMEM;
     curl_free(u);
   } else if (!rc) {
-    strbuf b = {0};
-    sb_add(&b, scheme);
-    sb_add(&b, "://");
-    sb_add(&b, host);
-    if (port) sb_addc(&b, ':'), sb_add(&b, port);
-    if (path[0] != '/') sb_addc(&b, '/');
-    sb_add(&b, path);
-    if (query && *query) sb_addc(&b, '?'), sb_add(&b, query);
+    sp_buf b;
+  sp_buf_init(&b, SP_BUF_NO_MAX);
+    sp_buf_adds(&b, scheme);
+    sp_buf_adds(&b, "://");
+    sp_buf_adds(&b, host);
+    if (port) sp_buf_addc(&b, ':'), sp_buf_adds(&b, port);
+    if (path[0] != '/') sp_buf_addc(&b, '/');
+    sp_buf_adds(&b, path);
+    if (query && *query) sp_buf_addc(&b, '?'), sp_buf_adds(&b, query);
     rc = sb_finish(&b, out);
   }
   curl_free(scheme), curl_free(user), curl_free(pass), curl_free(zone);
@@ -528,7 +493,7 @@ static void split_base(crawl_url_base *b) {
  * path's dot segments (RFC 3986 5.2.4), renders an empty path as "/" and
  * drops an empty query.  0, or < 0 out of memory.
  */
-static int render_rest(strbuf *out, const char *rest) {
+static int render_rest(sp_buf *out, const char *rest) {
   size_t q = strcspn(rest, "?");
   size_t at = out->len;
   if (rest[0] == '/') {
@@ -537,8 +502,8 @@ static int render_rest(strbuf *out, const char *rest) {
     add_without_dots(out, path);
     free(path);
   }
-  if (out->len == at) sb_addc(out, '/');
-  if (rest[q] == '?' && rest[q + 1]) sb_add(out, rest + q);
+  if (out->len == at) sp_buf_addc(out, '/');
+  if (rest[q] == '?' && rest[q + 1]) sp_buf_adds(out, rest + q);
   return 0;
 }
 
@@ -547,10 +512,11 @@ static int render_rest(strbuf *out, const char *rest) {
  * that form, < 0. */
 static int render_merged(const crawl_url_base *b, const char *m, char **out) {
   if (!is_valid_as_is(m, strlen(m)) || m[b->origin_end] != '/') return 1;
-  strbuf ob = {0};
-  sb_addn(&ob, m, b->origin_end);
+  sp_buf ob;
+  sp_buf_init(&ob, SP_BUF_NO_MAX);
+  sp_buf_add(&ob, m, b->origin_end);
   int rc = render_rest(&ob, m + b->origin_end);
-  return rc ? (free(ob.p), rc) : sb_finish(&ob, out);
+  return rc ? (sp_buf_free(&ob), rc) : sb_finish(&ob, out);
 }
 
 /* Whether curl takes host (n bytes) as it is: letters, digits, '-' and '.',
@@ -584,11 +550,12 @@ static int render_absolute(const char *r, size_t sn, char **out) {
     }
     if (port > 65535) return 1;
   }
-  strbuf ob = {0};
-  for (size_t i = 0; i < sn; i++) sb_addc(&ob, lower(r[i]));
-  sb_addn(&ob, r + sn, (size_t)(end - r - sn));
+  sp_buf ob;
+  sp_buf_init(&ob, SP_BUF_NO_MAX);
+  for (size_t i = 0; i < sn; i++) sp_buf_addc(&ob, lower(r[i]));
+  sp_buf_add(&ob, r + sn, (size_t)(end - r - sn));
   int rc = render_rest(&ob, end);
-  return rc ? (free(ob.p), rc) : sb_finish(&ob, out);
+  return rc ? (sp_buf_free(&ob), rc) : sb_finish(&ob, out);
 }
 
 /* The prepared relative reference r (no scheme) merged with b as an
@@ -732,11 +699,11 @@ int crawl_url_resolve(const char *base, const char *ref, char **out) {
  * hex digits upper-cased (RFC 3986 6.2.2.1 and 6.2.2.2), and a '%' that
  * starts no escape encoded (as prepare() does in the path and query; left
  * as it is, decoding "%5%39" would make "%59", a new escape). */
-static void add_pct_normalized(strbuf *b, const char *s) {
+static void add_pct_normalized(sp_buf *b, const char *s) {
   for (; *s; s++) {
     size_t run = strcspn(s, "%"); /* copied as it is */
     if (run) {
-      sb_addn(b, s, run);
+      sp_buf_add(b, s, run);
       s += run - 1;
       continue;
     }
@@ -744,7 +711,7 @@ static void add_pct_normalized(strbuf *b, const char *s) {
     if (*s == '%' && (hi = hex_val((unsigned char)s[1])) >= 0 && (lo = hex_val((unsigned char)s[2])) >= 0) {
       unsigned char c = (unsigned char)(hi << 4 | lo);
       if (is_unreserved(c))
-        sb_addc(b, (char)c);
+        sp_buf_addc(b, (char)c);
       else
         sb_add_pct(b, c);
       s += 2;
@@ -754,33 +721,34 @@ static void add_pct_normalized(strbuf *b, const char *s) {
   }
 }
 
-static void add_path_key(strbuf *b, const char *path) {
-  strbuf dec = {0};
+static void add_path_key(sp_buf *b, const char *path) {
+  sp_buf dec;
+  sp_buf_init(&dec, SP_BUF_NO_MAX);
   add_pct_normalized(&dec, path ? path : "");
-  if (dec.oom) b->oom = true;
+  if (dec.err && !b->err) b->err = dec.err;
   size_t at = b->len;
-  add_without_dots(b, dec.p ? dec.p : "");
-  free(dec.p);
-  if (b->len == at) sb_addc(b, '/');
+  add_without_dots(b, dec.data ? dec.data : "");
+  sp_buf_free(&dec);
+  if (b->len == at) sp_buf_addc(b, '/');
 }
 
 /* host[0..n) as curl renders the host of "http://HOST/": a number it reads
  * as an IPv4 address becomes dotted decimal.  Appended to b. */
-static void add_as_curl_host(strbuf *b, const char *host, size_t n) {
+static void add_as_curl_host(sp_buf *b, const char *host, size_t n) {
   char *url = malloc(n + 9), *h = NULL;
   CURLU *u = url ? curl_url() : NULL;
   if (!u) {
     free(url);
-    b->oom = true;
+    b->err = SP_ENOMEM;
     return;
   }
   memcpy(url, "http://", 7);
   memcpy(url + 7, host, n);
   memcpy(url + 7 + n, "/", 2);
   if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
-    sb_add(b, h);
+    sp_buf_adds(b, h);
   else
-    sb_addn(b, host, n);
+    sp_buf_add(b, host, n);
   curl_free(h);
   curl_url_cleanup(u);
   free(url);
@@ -794,38 +762,38 @@ static void add_as_curl_host(strbuf *b, const char *host, size_t n) {
  * 127.0.0.1), so what may be a number is read again as the key writes it:
  * the key of a key is then itself, and one server one host.
  */
-static void add_host_key(strbuf *b, const char *host, size_t n) {
+static void add_host_key(sp_buf *b, const char *host, size_t n) {
   while (n > 1 && host[n - 1] == '.') n--;
   size_t at = b->len;
-  for (size_t i = 0; i < n; i++) sb_addc(b, lower(host[i]));
-  if (!may_be_number(host, n) || is_dotted_quad(host, n) || b->oom) return;
-  char *name = strndup(b->p + at, n);
+  for (size_t i = 0; i < n; i++) sp_buf_addc(b, lower(host[i]));
+  if (!may_be_number(host, n) || is_dotted_quad(host, n) || b->err) return;
+  char *name = strndup(b->data + at, n);
   if (!name) {
-    b->oom = true;
+    b->err = SP_ENOMEM;
     return;
   }
   b->len = at;
-  b->p[at] = '\0';
+  b->data[at] = '\0';
   add_as_curl_host(b, name, n);
   free(name);
 }
 
 /* Appends the host of h's URL; an IPv6 zone goes back inside the brackets
  * ("[fe80::1%25eth0]"), where curl takes it out. */
-static void add_host(strbuf *b, const char *host, const char *zone) {
+static void add_host(sp_buf *b, const char *host, const char *zone) {
   size_t n = strlen(host);
   if (!zone || host[0] != '[' || host[n - 1] != ']') {
     add_host_key(b, host, n);
     return;
   }
   add_host_key(b, host, n - 1);
-  sb_add(b, "%25");
-  sb_add(b, zone);
-  sb_addc(b, ']');
+  sp_buf_adds(b, "%25");
+  sp_buf_adds(b, zone);
+  sp_buf_addc(b, ']');
 }
 
 /* Appends the authority of h's URL in its normal form. */
-static int add_authority(strbuf *b, CURLU *h, const char *scheme) {
+static int add_authority(sp_buf *b, CURLU *h, const char *scheme) {
   char *user = NULL, *pass = NULL, *host = NULL, *zone = NULL, *port = NULL;
   int rc = get_part(h, CURLUPART_USER, 0, &user);
   if (!rc) rc = get_part(h, CURLUPART_PASSWORD, 0, &pass);
@@ -835,11 +803,11 @@ static int add_authority(strbuf *b, CURLU *h, const char *scheme) {
   if (!rc && host && !is_usable_host(host)) rc = -EINVAL;
   if (!rc && user) {
     add_pct_normalized(b, user);
-    if (pass) sb_addc(b, ':'), add_pct_normalized(b, pass);
-    sb_addc(b, '@');
+    if (pass) sp_buf_addc(b, ':'), add_pct_normalized(b, pass);
+    sp_buf_addc(b, '@');
   }
   if (!rc && host) add_host(b, host, zone);
-  if (!rc && port && atoi(port) != default_port(scheme)) sb_addc(b, ':'), sb_add(b, port);
+  if (!rc && port && atoi(port) != default_port(scheme)) sp_buf_addc(b, ':'), sp_buf_adds(b, port);
   free(user), free(pass), free(host), free(zone), free(port);
   return rc;
 }
@@ -860,17 +828,18 @@ static int normalize_direct(const char *url, char **key) {
   const char *colon = memchr(host, ':', (size_t)(rest - host));
   size_t q = strcspn(rest, "?");
   char *path = strndup(rest, q);
-  strbuf b = {0};
-  sb_addn(&b, r, sn + 3); /* lower case already */
+  sp_buf b;
+  sp_buf_init(&b, SP_BUF_NO_MAX);
+  sp_buf_add(&b, r, sn + 3); /* lower case already */
   add_host_key(&b, host, (size_t)((colon ? colon : rest) - host));
   if (colon && atoi(colon + 1) != default_port(r[sn - 1] == 's' ? "https" : "http"))
-    sb_addn(&b, colon, (size_t)(rest - colon));
+    sp_buf_add(&b, colon, (size_t)(rest - colon));
   if (path) add_path_key(&b, path);
-  if (rest[q] == '?') sb_addc(&b, '?'), add_pct_normalized(&b, rest + q + 1);
+  if (rest[q] == '?') sp_buf_addc(&b, '?'), add_pct_normalized(&b, rest + q + 1);
   free(path);
   free(r);
   if (!path) {
-    free(b.p);
+    sp_buf_free(&b);
     return -ENOMEM;
   }
   return sb_finish(&b, key);
@@ -890,18 +859,19 @@ int crawl_url_normalize(const char *url, char **key) {
   if (!rc) rc = get_part(h, CURLUPART_PATH, 0, &path);
   if (!rc) rc = get_part(h, CURLUPART_QUERY, 0, &query);
   if (!rc && !scheme) rc = -EINVAL;
-  strbuf b = {0};
+  sp_buf b;
+  sp_buf_init(&b, SP_BUF_NO_MAX);
   if (!rc) {
-    for (const char *s = scheme; *s; s++) sb_addc(&b, lower(*s));
-    sb_add(&b, "://");
+    for (const char *s = scheme; *s; s++) sp_buf_addc(&b, lower(*s));
+    sp_buf_adds(&b, "://");
     rc = add_authority(&b, h, scheme);
     add_path_key(&b, path);
-    if (query) sb_addc(&b, '?'), add_pct_normalized(&b, query);
+    if (query) sp_buf_addc(&b, '?'), add_pct_normalized(&b, query);
   }
   free(scheme), free(path), free(query);
   curl_url_cleanup(h);
   if (rc) {
-    free(b.p);
+    sp_buf_free(&b);
     return rc;
   }
   return sb_finish(&b, key);
@@ -918,10 +888,11 @@ static int split_host(CURLU *h, char **out) {
     free(host);
     return -EINVAL;
   }
-  strbuf b = {0};
+  sp_buf b;
+  sp_buf_init(&b, SP_BUF_NO_MAX);
   if (host[0] == '[') {
     size_t n = strlen(host);
-    for (size_t i = 1; i + 1 < n; i++) sb_addc(&b, lower(host[i]));
+    for (size_t i = 1; i + 1 < n; i++) sp_buf_addc(&b, lower(host[i]));
   } else {
     add_host_key(&b, host, strlen(host));
   }
@@ -946,9 +917,10 @@ static int split_path(CURLU *h, char **out) {
     free(path);
     return rc;
   }
-  strbuf b = {0};
-  sb_add(&b, path && *path ? path : "/");
-  if (query) sb_addc(&b, '?'), sb_add(&b, query);
+  sp_buf b;
+  sp_buf_init(&b, SP_BUF_NO_MAX);
+  sp_buf_adds(&b, path && *path ? path : "/");
+  if (query) sp_buf_addc(&b, '?'), sp_buf_adds(&b, query);
   free(path), free(query);
   return sb_finish(&b, out);
 }

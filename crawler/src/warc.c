@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +27,14 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include <spindle/buf.h>
+
 #define CONFORMS_TO "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
 #define RECORD_ID_LEN 47   /* "<urn:uuid:" 36 ">" */
 #define SHA1_B32_LEN 32    /* 160 bits, 5 per character: no padding */
 #define SCAN_CHUNK (256 * 1024)
 #define SCAN_HEAD 2048     /* inflated bytes kept per member: its WARC header fields */
+#define GZIP_CHUNK (64 * 1024) /* deflate writes this much at a time */
 
 struct crawl_warc {
   int fd;
@@ -43,59 +45,9 @@ struct crawl_warc {
   char info_id[RECORD_ID_LEN + 1];
 };
 
-/* ------------------------------------------------------------ buffers */
-
-/* A growable byte buffer whose allocation failure is sticky, so building a
- * record is a run of appends with one check at the end. */
-typedef struct {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} sbuf;
-
-static bool sb_reserve(sbuf *b, size_t extra) {
-  if (b->oom) return false;
-  if (b->cap - b->len >= extra) return true;
-  size_t cap = b->cap ? b->cap : 1024;
-  while (cap - b->len < extra) {
-    if (cap > SIZE_MAX / 2) {
-      b->oom = true;
-      return false;
-    }
-    cap *= 2;
-  }
-  char *p = realloc(b->p, cap);
-  if (!p) {
-    b->oom = true;
-    return false;
-  }
-  b->p = p;
-  b->cap = cap;
-  return true;
-}
-
-static void sb_add(sbuf *b, const void *s, size_t n) {
-  if (n == 0 || !sb_reserve(b, n)) return;
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void __attribute__((format(printf, 2, 3))) sb_fmt(sbuf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0 || !sb_reserve(b, (size_t)n + 1)) {
-    b->oom = true;
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  b->len += (size_t)n;
-}
+/* Records are built in spindle's sp_buf, whose failure sticks: building a
+ * record is a run of appends with one check at the end.  No cap: a record
+ * is as large as the body the crawler allowed. */
 
 /* ------------------------------------------------ ids, dates, digests */
 
@@ -181,12 +133,13 @@ struct record {
 };
 
 /* Appends parts to out as one complete gzip member. */
-static int gzip_member(sbuf *out, const struct part *parts, int nparts) {
+static int gzip_member(sp_buf *out, const struct part *parts, int nparts) {
   z_stream z;
   memset(&z, 0, sizeof z);
   int zrc = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
   if (zrc != Z_OK) return zrc == Z_MEM_ERROR ? -ENOMEM : -EIO;
-  int rc = 0;
+  unsigned char *chunk = malloc(GZIP_CHUNK);
+  int rc = chunk ? 0 : -ENOMEM;
   for (int i = 0; i < nparts && rc == 0; i++) {
     int flush = i == nparts - 1 ? Z_FINISH : Z_NO_FLUSH;
     const unsigned char *p = parts[i].p;
@@ -198,17 +151,11 @@ static int gzip_member(sbuf *out, const struct part *parts, int nparts) {
       z.avail_in = in;
       int f = left > in ? Z_NO_FLUSH : flush;
       do {
-        if (!sb_reserve(out, 64 * 1024)) {
-          rc = -ENOMEM;
-          break;
-        }
-        size_t room = out->cap - out->len;
-        uInt avail = room > (1u << 30) ? 1u << 30 : (uInt)room;
-        z.next_out = (unsigned char *)out->p + out->len;
-        z.avail_out = avail;
+        z.next_out = chunk;
+        z.avail_out = GZIP_CHUNK;
         zrc = deflate(&z, f);
-        out->len += avail - z.avail_out;
         if (zrc == Z_STREAM_ERROR) rc = -EIO;
+        else if (sp_buf_add(out, chunk, GZIP_CHUNK - z.avail_out) != 0) rc = -ENOMEM;
       } while (rc == 0 && (z.avail_in > 0 || (f == Z_FINISH && zrc != Z_STREAM_END)));
       /* Not p += 0 on an empty part's NULL: that is undefined behaviour. */
       size_t used = in - z.avail_in;
@@ -217,37 +164,39 @@ static int gzip_member(sbuf *out, const struct part *parts, int nparts) {
     } while (rc == 0 && left > 0);
   }
   deflateEnd(&z);
+  free(chunk);
   return rc;
 }
 
 /* Appends r to out: WARC header, block and the closing CRLF CRLF, as one
  * gzip member. */
-static int add_record(sbuf *out, const struct record *r) {
+static int add_record(sp_buf *out, const struct record *r) {
   char block_digest[SHA1_B32_LEN + 1], payload_digest[SHA1_B32_LEN + 1];
   int rc = sha1_b32(r->block, 2, block_digest);
   if (rc == 0 && r->payload) rc = sha1_b32(r->payload, 1, payload_digest);
   if (rc < 0) return rc;
 
-  sbuf h = {0};
+  sp_buf h;
+  sp_buf_init(&h, SP_BUF_NO_MAX);
   /* WARC-Type and WARC-Record-ID first: the resume scan reads them from
    * the first bytes of each member. */
-  sb_fmt(&h, "WARC/1.1\r\nWARC-Type: %s\r\nWARC-Record-ID: %s\r\nWARC-Date: %s\r\n", r->type,
+  sp_buf_printf(&h, "WARC/1.1\r\nWARC-Type: %s\r\nWARC-Record-ID: %s\r\nWARC-Date: %s\r\n", r->type,
          r->id, r->date);
-  if (r->filename) sb_fmt(&h, "WARC-Filename: %s\r\n", r->filename);
-  if (r->uri) sb_fmt(&h, "WARC-Target-URI: %s\r\n", r->uri);
-  if (r->ip && r->ip[0]) sb_fmt(&h, "WARC-IP-Address: %s\r\n", r->ip);
-  if (r->warcinfo_id) sb_fmt(&h, "WARC-Warcinfo-ID: %s\r\n", r->warcinfo_id);
-  if (r->concurrent_to) sb_fmt(&h, "WARC-Concurrent-To: %s\r\n", r->concurrent_to);
-  sb_fmt(&h, "Content-Type: %s\r\nWARC-Block-Digest: sha1:%s\r\n", r->content_type, block_digest);
-  if (r->payload) sb_fmt(&h, "WARC-Payload-Digest: sha1:%s\r\n", payload_digest);
-  sb_fmt(&h, "Content-Length: %zu\r\n\r\n", r->block[0].n + r->block[1].n);
-  if (h.oom) {
-    free(h.p);
+  if (r->filename) sp_buf_printf(&h, "WARC-Filename: %s\r\n", r->filename);
+  if (r->uri) sp_buf_printf(&h, "WARC-Target-URI: %s\r\n", r->uri);
+  if (r->ip && r->ip[0]) sp_buf_printf(&h, "WARC-IP-Address: %s\r\n", r->ip);
+  if (r->warcinfo_id) sp_buf_printf(&h, "WARC-Warcinfo-ID: %s\r\n", r->warcinfo_id);
+  if (r->concurrent_to) sp_buf_printf(&h, "WARC-Concurrent-To: %s\r\n", r->concurrent_to);
+  sp_buf_printf(&h, "Content-Type: %s\r\nWARC-Block-Digest: sha1:%s\r\n", r->content_type, block_digest);
+  if (r->payload) sp_buf_printf(&h, "WARC-Payload-Digest: sha1:%s\r\n", payload_digest);
+  sp_buf_printf(&h, "Content-Length: %zu\r\n\r\n", r->block[0].n + r->block[1].n);
+  if (h.err) {
+    free(h.data);
     return -ENOMEM;
   }
-  struct part parts[4] = {{h.p, h.len}, r->block[0], r->block[1], {"\r\n\r\n", 4}};
+  struct part parts[4] = {{h.data, h.len}, r->block[0], r->block[1], {"\r\n\r\n", 4}};
   rc = gzip_member(out, parts, 4);
-  free(h.p);
+  free(h.data);
   return rc;
 }
 
@@ -306,16 +255,16 @@ static bool dropped_header(const char *line, size_t n, int mode) {
 /* The response's header block as it goes into the record: unchanged for
  * CRAWL_WARC_RAW (but terminated); otherwise the final block with the
  * codings the body no longer has replaced by its real Content-Length. */
-static void response_head(sbuf *out, const char *h, size_t n, size_t body_len, int mode) {
+static void response_head(sp_buf *out, const char *h, size_t n, size_t body_len, int mode) {
   if (mode == CRAWL_WARC_RAW) {
-    sb_add(out, h, n);
-    sb_str(out, missing_terminator(h, n));
+    sp_buf_add(out, h, n);
+    sp_buf_adds(out, missing_terminator(h, n));
     return;
   }
   const char *end = h + n, *p = final_block(h, end), *next;
   size_t len = line_at(p, end, &next);
-  sb_add(out, p, len);
-  sb_str(out, "\r\n");
+  sp_buf_add(out, p, len);
+  sp_buf_adds(out, "\r\n");
   bool dropping = false;
   for (p = next; p < end; p = next) {
     len = line_at(p, end, &next);
@@ -324,10 +273,10 @@ static void response_head(sbuf *out, const char *h, size_t n, size_t body_len, i
      * (obsolete folding) and shares its fate. */
     if (p[0] != ' ' && p[0] != '\t') dropping = dropped_header(p, len, mode);
     if (dropping) continue;
-    sb_add(out, p, len);
-    sb_str(out, "\r\n");
+    sp_buf_add(out, p, len);
+    sp_buf_adds(out, "\r\n");
   }
-  sb_fmt(out, "Content-Length: %zu\r\n\r\n", body_len);
+  sp_buf_printf(out, "Content-Length: %zu\r\n\r\n", body_len);
 }
 
 /* --------------------------------------------------------- appending */
@@ -607,22 +556,24 @@ static int write_warcinfo(crawl_warc *w, const char *path, const char *software)
   warc_date(date);
   const char *slash = strrchr(path, '/');
   const char *filename = slash ? slash + 1 : path;
-  sbuf info = {0}, out = {0};
-  sb_fmt(&info, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: %s\r\n", software,
+  sp_buf info, out;
+  sp_buf_init(&info, SP_BUF_NO_MAX);
+  sp_buf_init(&out, SP_BUF_NO_MAX);
+  sp_buf_printf(&info, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: %s\r\n", software,
          CONFORMS_TO);
-  int rc = info.oom ? -ENOMEM : 0;
+  int rc = info.err ? -ENOMEM : 0;
   struct record r = {
       .type = "warcinfo",
       .id = w->info_id,
       .date = date,
       .filename = valid_field(filename, true) ? filename : NULL,
       .content_type = "application/warc-fields",
-      .block = {{info.p, info.len}, {NULL, 0}},
+      .block = {{info.data, info.len}, {NULL, 0}},
   };
   if (rc == 0) rc = add_record(&out, &r);
-  if (rc == 0) rc = append(w, out.p, out.len);
-  free(info.p);
-  free(out.p);
+  if (rc == 0) rc = append(w, out.data, out.len);
+  free(info.data);
+  free(out.data);
   return rc;
 }
 
@@ -669,7 +620,7 @@ crawl_warc *crawl_warc_open(const char *path, const char *software, long long co
 }
 
 /* Builds both records of a fetch, compressed, into out. */
-static int build_fetch(crawl_warc *w, sbuf *out, const char *url, const char *ip,
+static int build_fetch(crawl_warc *w, sp_buf *out, const char *url, const char *ip,
                        const char *request, size_t request_len, const char *resp_headers,
                        size_t resp_headers_len, const char *body, size_t body_len, int decoded) {
   char req_id[RECORD_ID_LEN + 1], resp_id[RECORD_ID_LEN + 1], date[21];
@@ -678,10 +629,11 @@ static int build_fetch(crawl_warc *w, sbuf *out, const char *url, const char *ip
   if (rc < 0) return rc;
   warc_date(date);
 
-  sbuf head = {0};
+  sp_buf head;
+  sp_buf_init(&head, SP_BUF_NO_MAX);
   response_head(&head, resp_headers, resp_headers_len, body_len, decoded);
-  if (head.oom) {
-    free(head.p);
+  if (head.err) {
+    free(head.data);
     return -ENOMEM;
   }
   const char *req_end = missing_terminator(request, request_len);
@@ -696,17 +648,17 @@ static int build_fetch(crawl_warc *w, sbuf *out, const char *url, const char *ip
       .type = "response", .id = resp_id, .date = date, .uri = url, .ip = ip,
       .warcinfo_id = w->info_id, .concurrent_to = req_id,
       .content_type = "application/http;msgtype=response",
-      .block = {{head.p, head.len}, {body, body_len}},
+      .block = {{head.data, head.len}, {body, body_len}},
       .payload = &payload,
   };
   rc = add_record(out, &req);
   if (rc == 0) rc = add_record(out, &resp);
-  free(head.p);
+  free(head.data);
   return rc;
 }
 
 struct crawl_warc_records {
-  sbuf buf; /* the fetch's two gzip members, back to back */
+  sp_buf buf; /* the fetch's two gzip members, back to back */
 };
 
 int crawl_warc_build_fetch(crawl_warc *w, const char *url, const char *ip,
@@ -720,8 +672,9 @@ int crawl_warc_build_fetch(crawl_warc *w, const char *url, const char *ip,
       (decoded != CRAWL_WARC_RAW && decoded != CRAWL_WARC_DECODED &&
        decoded != CRAWL_WARC_DECHUNKED))
     return -EINVAL;
-  crawl_warc_records *r = calloc(1, sizeof *r);
+  crawl_warc_records *r = malloc(sizeof *r);
   if (!r) return -ENOMEM;
+  sp_buf_init(&r->buf, SP_BUF_NO_MAX);
   int rc = build_fetch(w, &r->buf, url, ip, request, request_len, resp_headers, resp_headers_len,
                        body, body_len, decoded);
   if (rc < 0) {
@@ -735,7 +688,7 @@ int crawl_warc_build_fetch(crawl_warc *w, const char *url, const char *ip,
 int crawl_warc_append(crawl_warc *w, const crawl_warc_records *r, long long *end) {
   if (!w || !r) return -EINVAL;
   pthread_mutex_lock(&w->lock);
-  int rc = append_locked(w, r->buf.p, r->buf.len);
+  int rc = append_locked(w, r->buf.data, r->buf.len);
   if (end) *end = (long long)w->end;
   pthread_mutex_unlock(&w->lock);
   return rc;
@@ -743,7 +696,7 @@ int crawl_warc_append(crawl_warc *w, const crawl_warc_records *r, long long *end
 
 void crawl_warc_records_free(crawl_warc_records *r) {
   if (!r) return;
-  free(r->buf.p);
+  free(r->buf.data);
   free(r);
 }
 

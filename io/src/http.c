@@ -65,12 +65,10 @@ typedef struct sp__xfer {
   sp_http_body_fn on_body;
   void *user;
   size_t max_body;
-  char *body;
-  size_t body_len, body_cap;
-  char *hdrs;
-  size_t hdrs_len, hdrs_cap;
-  char *reqhdrs;         /* with capture_request */
-  size_t reqhdrs_len, reqhdrs_cap;
+  sp_buf body;           /* without on_body: the body (the cap is checked in deliver, for toobig) */
+  size_t body_len;       /* decoded body bytes delivered, also with on_body */
+  sp_buf hdrs;           /* the last response's header block, at most HEADERS_MAX - 1 bytes */
+  sp_buf reqhdrs;        /* with capture_request: the last request's, as sent */
   bool toobig, aborted, oom;
   bool headers_done;     /* the blank line ending the last header block came */
   bool decode;           /* we asked for compressed bodies */
@@ -121,24 +119,6 @@ static int completion_wait(completion *c, int flags) {
 
 /* --------------------------------------------------------- driver callbacks */
 
-/* Appends len bytes to a growable NUL-terminated buffer; false if out of
- * memory or past max. */
-static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n, size_t max) {
-  if (n >= max - *len) return false;
-  if (*cap - *len <= n) {
-    size_t c = *cap ? *cap : 1024;
-    while (c - *len <= n) c *= 2;
-    char *p = realloc(*buf, c);
-    if (!p) return false;
-    *buf = p;
-    *cap = c;
-  }
-  memcpy(*buf + *len, data, n);
-  *len += n;
-  (*buf)[*len] = '\0';
-  return true;
-}
-
 /* Hands len decoded body bytes to the caller's callback or the body
  * buffer.  False to stop the transfer.  An sp__decode_sink. */
 static bool deliver(void *arg, const char *data, size_t len) {
@@ -156,10 +136,11 @@ static bool deliver(void *arg, const char *data, size_t len) {
     x->body_len += len;
     return true;
   }
-  if (!buf_append(&x->body, &x->body_len, &x->body_cap, data, len, SIZE_MAX)) {
+  if (sp_buf_add(&x->body, data, len) != 0) {
     x->oom = true;
     return false;
   }
+  x->body_len += len;
   return true;
 }
 
@@ -193,22 +174,17 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
   sp__xfer *x = arg;
   size_t len = size * nmemb;
   if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-    x->hdrs_len = 0;
+    sp_buf_reset(&x->hdrs);
     x->headers_done = false;
     x->coding = SP__CODING_NONE;
   }
   if (x->decode && len > 17 && strncasecmp(data, "content-encoding:", 17) == 0)
     x->coding = sp__coding_from_header(data + 17, len - 17);
   if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n')) x->headers_done = true;
-  if (x->hdrs_len + len + 1 > HEADERS_MAX) {
-    x->toobig = true;
-    return 0;
-  }
-  if (!buf_append(&x->hdrs, &x->hdrs_len, &x->hdrs_cap, data, len, SIZE_MAX)) {
-    x->oom = true;
-    return 0;
-  }
-  return len;
+  int rc = sp_buf_add(&x->hdrs, data, len);
+  if (rc == SP_ETOOBIG) x->toobig = true;
+  if (rc == SP_ENOMEM) x->oom = true;
+  return rc ? 0 : len;
 }
 
 /* libcurl's socket(), made as libcurl makes it (close-on-exec added), so
@@ -228,8 +204,8 @@ static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *
   (void)e;
   sp__xfer *x = arg;
   if (type == CURLINFO_HEADER_OUT) {
-    x->reqhdrs_len = 0; /* one block per request; the last one counts */
-    buf_append(&x->reqhdrs, &x->reqhdrs_len, &x->reqhdrs_cap, data, size, HEADERS_MAX);
+    sp_buf_reset(&x->reqhdrs); /* one block per request; the last one counts */
+    if (sp_buf_add(&x->reqhdrs, data, size) != 0) sp_buf_reset(&x->reqhdrs); /* too big: none */
   }
   return 0;
 }
@@ -309,14 +285,23 @@ void sp__http_reap(sp__ioctx *ctx) {
   }
 }
 
+static sp__xfer *xfer_new(void) {
+  sp__xfer *x = calloc(1, sizeof *x);
+  if (!x) return NULL;
+  sp_buf_init(&x->body, SP_BUF_NO_MAX);
+  sp_buf_init(&x->hdrs, HEADERS_MAX - 1);
+  sp_buf_init(&x->reqhdrs, HEADERS_MAX - 1);
+  return x;
+}
+
 static void xfer_free(sp__xfer *x) {
   decode_end(x);
   curl_url_cleanup(x->uh);
   curl_slist_free_all(x->resolve);
   curl_slist_free_all(x->headers);
-  free(x->body);
-  free(x->hdrs);
-  free(x->reqhdrs);
+  sp_buf_free(&x->body);
+  sp_buf_free(&x->hdrs);
+  sp_buf_free(&x->reqhdrs);
   free(x);
 }
 
@@ -687,6 +672,17 @@ static int hop_error(sp__xfer *x, sp_http_response *r) {
   return err;
 }
 
+/* A block the caller gets, or NULL when none came (or it could not be
+ * kept); b is empty again. */
+static char *take_or_null(sp_buf *b, size_t *len) {
+  *len = 0;
+  if (b->len == 0 || b->err) {
+    sp_buf_reset(b);
+    return NULL;
+  }
+  return sp_buf_take(b, len);
+}
+
 static char *dup_info_str(CURL *e, CURLINFO what) {
   char *s = NULL;
   if (curl_easy_getinfo(e, what, &s) != CURLE_OK || !s) return NULL;
@@ -730,20 +726,11 @@ static void hop_result(sp__xfer *x, sp_http_response *r) {
   free(r->headers);
   free(r->body);
   free(r->request_headers);
-  r->request_headers = x->reqhdrs;
-  r->request_headers_len = x->reqhdrs_len;
-  x->reqhdrs = NULL;
-  x->reqhdrs_len = x->reqhdrs_cap = 0;
-  r->headers = x->hdrs;
-  r->headers_len = x->hdrs_len;
-  r->body = x->on_body ? NULL : x->body;
+  r->request_headers = take_or_null(&x->reqhdrs, &r->request_headers_len);
+  r->headers = take_or_null(&x->hdrs, &r->headers_len);
+  r->body = x->on_body ? NULL : sp_buf_take(&x->body, NULL); /* an empty body is "", not NULL */
   r->body_len = x->body_len;
-  if (!r->body && !x->on_body) {
-    r->body = calloc(1, 1); /* an empty body is "", not NULL */
-  }
-  x->hdrs = NULL;
-  if (!x->on_body) x->body = NULL;
-  x->hdrs_len = x->hdrs_cap = x->body_len = x->body_cap = 0;
+  x->body_len = 0;
 }
 
 /* Runs one hop on the calling worker's driver and waits for it. */
@@ -842,7 +829,7 @@ int sp_http_fetch(const sp_http_request *req, sp_http_response *resp) {
   const char *method = req->method ? req->method : (req->body ? "POST" : "GET");
   bool with_body = req->body != NULL;
   char *url = sp__strdup(req->url);
-  sp__xfer *x = calloc(1, sizeof *x);
+  sp__xfer *x = xfer_new();
   int err = (!url || !x) ? SP_ENOMEM : build_headers(req, false, false, &x->headers);
   if (err) {
     set_error(resp, err, "%s", sp_strerror(err));

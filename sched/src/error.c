@@ -22,7 +22,7 @@ const char *sp_strerror(int err) {
   case SP_EDNSREFUSED: return "DNS servers refused the query, failed it (SERVFAIL) or were unreachable";
   case SP_EDNS: return "DNS lookup failed (server failure, malformed answer or bad name)";
   case SP_EHTTP: return "HTTP transfer failed";
-  case SP_ETOOBIG: return "response body larger than the allowed maximum";
+  case SP_ETOOBIG: return "larger than the allowed maximum (a response body, a buffer)";
   case SP_EABORTED: return "transfer stopped by the body callback";
   case SP_EREDIRECTS: return "too many redirects";
   }

@@ -3,6 +3,7 @@
 #define SPINDLE_SPINDLE_H
 
 #include "spindle/error.h"
+#include "spindle/buf.h"
 #include "spindle/runtime.h"
 #include "spindle/sync.h"
 #include "spindle/channel.h"
