@@ -237,7 +237,7 @@ static const char *const pieces[] = {
     "<br/>", "<a\nhref=n%d>", "<A HREF=up%d>", "</scri", "<script><!--<script>", "</script >", "&#9;", "&#65;",
     /* href and src values, moved out of the parse or not */
     "<a href=\"x&amp;y%d\">", "<a href=same-long-value>", "<b href=same-long-value>", "<a HREF=dup%d href=other>",
-    "<a href='&#xE000;5'>", "<a href='&#57344;12'>", "<a href=\"\xee\x80\x80" "12\">", "<iframe src=a-longer-src-%d>",
+    "<a href='&#xE000;5'>", "<a href='&#57344;12'>", ("<a href=\"\xee\x80\x80" "12\">"), "<iframe src=a-longer-src-%d>",
     "<a href=\"tab\tand\nnewline%d\">", "<a href=\"cr\rhere%d\">", "<a href=caf\xc3\xa9-%d>",
     "<a href = \"spaced-value-%d\" >", "<a href=unquoted-long-%d/>", "<base href=/base-long-path-%d/>",
     "<frameset><frame src=frame-long-%d>", "<a href=''>", "<a href=>", "<area href=\"/area-long-%d\">",

@@ -5,7 +5,7 @@
 
 #include <spindle/buf.h>
 
-Test(buf, appends_and_takes) {
+Test(buf, appends_and_takes, .timeout = 10) {
   sp_buf b;
   sp_buf_init(&b, SP_BUF_NO_MAX);
   cr_assert_eq(sp_buf_adds(&b, "GET "), 0);
@@ -28,7 +28,7 @@ Test(buf, appends_and_takes) {
 
 /* Many byte appends cross many growths; the inline path and the slow one
  * agree. */
-Test(buf, grows) {
+Test(buf, grows, .timeout = 10) {
   sp_buf b;
   sp_buf_init(&b, SP_BUF_NO_MAX);
   for (int i = 0; i < 100000; i++) cr_assert_eq(sp_buf_addc(&b, (char)('a' + i % 26)), 0);
@@ -40,7 +40,7 @@ Test(buf, grows) {
 
 /* Past the cap an append fails, appends nothing, and the failure sticks
  * until the buffer is reset or taken. */
-Test(buf, cap_is_exact_and_sticky) {
+Test(buf, cap_is_exact_and_sticky, .timeout = 10) {
   sp_buf b;
   sp_buf_init(&b, 10);
   cr_assert_eq(sp_buf_add(&b, "0123456789", 10), 0, "exactly max fits");
