@@ -155,7 +155,7 @@ static crawl_warc_records *warc_records(crawl_engine *e, const sp_http_response 
 typedef struct warc_commit {
   crawl_engine *e;
   const crawl_warc_records *recs;
-  long long before; /* the WARC's end before this page's records */
+  long long before, before_tail; /* the WARC's end and tail before this page's records */
   bool appended;
 } warc_commit;
 
@@ -173,6 +173,7 @@ static int commit_page(void *ctx, crawl_state *state) {
   crawl_warc *warc = w->e->out.warc;
   long long end = -1;
   w->before = crawl_warc_end(warc);
+  w->before_tail = crawl_warc_tail(warc);
   int rc = crawl_warc_append(warc, w->recs, &end);
   if (rc < 0) {
     char what[4200];
@@ -182,9 +183,13 @@ static int commit_page(void *ctx, crawl_state *state) {
   }
   w->appended = true;
   if (!state) return 0;
-  char v[32];
+  /* Where this page's records end and start: a resume checks and cuts
+   * there without reading the rest of the file. */
+  char v[32], t[32];
   snprintf(v, sizeof v, "%lld", end);
-  return crawl_state_set_meta(state, "warc_end", v);
+  snprintf(t, sizeof t, "%lld", w->before);
+  crawl_state_set_meta(state, "warc_end", v);
+  return crawl_state_set_meta(state, "warc_tail", t);
 }
 
 /* The page's transaction failed after its records were appended: they go,
@@ -192,7 +197,7 @@ static int commit_page(void *ctx, crawl_state *state) {
  * resume would find them twice. */
 static void cut_warc(void *ctx) {
   warc_commit *w = ctx;
-  if (w->appended) crawl_warc_cut(w->e->out.warc, w->before);
+  if (w->appended) crawl_warc_cut(w->e->out.warc, w->before, w->before_tail);
 }
 
 /* Records a page done (its links queued, its line, its WARC records) and
@@ -256,7 +261,7 @@ void crawl_fetch_page(crawl_engine *e, crawl_job *job) {
     crawl_engine_count_retry(e);
   } else {
     crawl_warc_records *recs = rc == 0 ? warc_records(e, &r, job->url) : NULL;
-    warc_commit wc = {e, recs, -1, false};
+    warc_commit wc = {e, recs, -1, -1, false};
     const char *redirect = rc == 0 && r.status >= 300 && r.status < 400 ? r.redirect_url : NULL;
     crawl_page_done d = {(const char *const *)(parsed ? links.urls : NULL), parsed ? links.n : 0, redirect, line,
                          commit_page, cut_warc, &wc};
@@ -277,7 +282,7 @@ void crawl_fetch_finish_retries(crawl_engine *e) {
      * needed of it is taken first. */
     retry_note *n = job.note, last = *n;
     n->last_line = NULL;
-    warc_commit wc = {e, NULL, -1, false};
+    warc_commit wc = {e, NULL, -1, -1, false};
     crawl_page_done d = {NULL, 0, NULL, last.last_line, commit_page, cut_warc, &wc};
     record(e, &job, &d, last.last_rc, last.last_failure, last.last_status, 0, &ready);
     free(last.last_line);

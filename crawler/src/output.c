@@ -159,11 +159,11 @@ static int open_jsonl(crawl_output *o, const crawl_output_resume *r) {
 
 static int open_warc(crawl_output *o, const crawl_output_resume *r) {
   if (!o->warc_path) return 0;
-  long long committed = r->resuming ? r->warc_end : -1;
+  long long committed = r->resuming ? r->warc_end : -1, tail = r->resuming ? r->warc_tail : -1;
   /* A file the state says holds records must be there: opening would
    * create an empty one. */
   off_t size = size_of(o->warc_path);
-  if (committed > 0 && size < committed && r->force) committed = -1;
+  if (committed > 0 && size < committed && r->force) committed = tail = -1;
   if (committed > 0 && size < committed) {
     fprintf(stderr,
             "spindle-crawl: %s holds %lld bytes, but the state %s recorded %lld bytes of WARC records: refusing "
@@ -171,9 +171,9 @@ static int open_warc(crawl_output *o, const crawl_output_resume *r) {
             o->warc_path, (long long)(size < 0 ? 0 : size), crawl_state_path(r->state), committed);
     return -1;
   }
-  o->warc = crawl_warc_open(o->warc_path, "spindle-crawl/" CRAWL_VERSION, committed);
+  o->warc = crawl_warc_open(o->warc_path, "spindle-crawl/" CRAWL_VERSION, committed, tail);
   if (!o->warc && errno == ERANGE && r->force)
-    o->warc = crawl_warc_open(o->warc_path, "spindle-crawl/" CRAWL_VERSION, -1);
+    o->warc = crawl_warc_open(o->warc_path, "spindle-crawl/" CRAWL_VERSION, -1, -1);
   if (!o->warc) {
     if (errno == ERANGE)
       fprintf(stderr,

@@ -39,6 +39,7 @@ typedef struct crawl_output_resume {
   bool resuming;          /* the state holds an earlier run's crawl */
   long pages_done;        /* pages the state holds as done with a line */
   long long warc_end;     /* the WARC's committed end in the state, or -1 */
+  long long warc_tail;    /* where the records ending there start, or -1 (scan the file) */
   bool force;             /* --force-resume: take outputs that disagree as they are */
   bool quiet;             /* no note of what was repaired */
 } crawl_output_resume;

@@ -68,21 +68,21 @@ static int check_identity(crawl_engine *e, const char *now) {
   return rc;
 }
 
-/* The WARC's committed end recorded in the state into *end (-1: none
- * recorded, a state of an older spindle-crawl).  0, or an error (said):
- * an end that cannot be read or is not a number would let a resume keep
- * records of uncommitted pages. */
-static int warc_committed(crawl_state *s, long long *end) {
+/* An offset in the WARC that the state recorded (key "warc_end" or
+ * "warc_tail") into *off (-1: none recorded, a state of an older
+ * spindle-crawl).  0, or an error (said): an end that cannot be read or is
+ * not a number would let a resume keep records of uncommitted pages. */
+static int warc_offset(crawl_state *s, const char *key, long long *off) {
   char *v = NULL, *stop = NULL;
-  int got = crawl_state_get_meta(s, "warc_end", &v);
-  *end = -1;
+  int got = crawl_state_get_meta(s, key, &v);
+  *off = -1;
   if (got < 0) return state_unreadable(s);
   if (got == 1) {
     errno = 0;
-    *end = strtoll(v, &stop, 10);
-    if (errno || !*v || *stop || *end < 0) {
-      fprintf(stderr, "spindle-crawl: the state %s says the WARC ends at '%s', which is no offset: refusing to resume\n",
-              crawl_state_path(s), v);
+    *off = strtoll(v, &stop, 10);
+    if (errno || !*v || *stop || *off < 0) {
+      fprintf(stderr, "spindle-crawl: the state %s holds '%s' for %s, which is no offset: refusing to resume\n",
+              crawl_state_path(s), v, key);
       free(v);
       return -EACCES;
     }
@@ -97,9 +97,11 @@ static int record_identity(crawl_engine *e, const char *identity) {
   crawl_state_begin(e->state);
   crawl_state_set_meta(e->state, "options", identity);
   if (e->out.warc) {
-    char v[32];
+    char v[32], t[32];
     snprintf(v, sizeof v, "%lld", crawl_warc_end(e->out.warc));
+    snprintf(t, sizeof t, "%lld", crawl_warc_tail(e->out.warc));
     crawl_state_set_meta(e->state, "warc_end", v);
+    crawl_state_set_meta(e->state, "warc_tail", t);
   }
   if (crawl_state_commit(e->state) == 0) return 0;
   fprintf(stderr, "spindle-crawl: cannot write the state %s: %s\n", crawl_state_path(e->state),
@@ -117,10 +119,11 @@ static int open_state(crawl_engine *e, crawl_output_resume *r, char **identity) 
   long done = crawl_state_pages_done(e->state);
   if (fresh < 0 || done < 0) return state_unreadable(e->state);
   if (!(*identity = crawl_identity(cfg, e->seeds, e->nseeds))) return SP_ENOMEM;
-  *r = (crawl_output_resume){e->state, !fresh, done, -1, cfg->force_resume, cfg->quiet};
+  *r = (crawl_output_resume){e->state, !fresh, done, -1, -1, cfg->force_resume, cfg->quiet};
   if (r->resuming) {
     int rc = check_identity(e, *identity);
-    if (!rc) rc = warc_committed(e->state, &r->warc_end);
+    if (!rc) rc = warc_offset(e->state, "warc_end", &r->warc_end);
+    if (!rc) rc = warc_offset(e->state, "warc_tail", &r->warc_tail);
     if (rc) return rc;
   }
   e->sum->resumed = r->resuming;
@@ -130,7 +133,7 @@ static int open_state(crawl_engine *e, crawl_output_resume *r, char **identity) 
 
 int crawl_resume_open(crawl_engine *e) {
   const crawl_config *cfg = e->cfg;
-  crawl_output_resume r = {.warc_end = -1, .force = cfg->force_resume, .quiet = cfg->quiet};
+  crawl_output_resume r = {.warc_end = -1, .warc_tail = -1, .force = cfg->force_resume, .quiet = cfg->quiet};
   char *identity = NULL;
   int rc = cfg->state_dir ? open_state(e, &r, &identity) : 0;
   e->out.jsonl_path = cfg->output_path;

@@ -47,7 +47,12 @@ enum crawl_warc_body {
  * recorded it, see crawl_warc_append), the file is cut back to exactly
  * there instead: a member must end at committed, and everything after it
  * goes, complete records too, since their pages were never recorded as
- * done.  committed = -1: no such end is known.
+ * done.  committed = -1: no such end is known.  With tail >= 0 as well
+ * (where the records that end at committed start: crawl_warc_tail when the
+ * state recorded committed), the file is not scanned: only those records
+ * and the first one (the warcinfo) are read, so that a resume costs the
+ * same whatever the file's size; damage before tail, which no kill causes,
+ * goes unseen then.  tail = -1: the whole file is scanned.
  * Writes a warcinfo record (software, e.g. "spindle-crawl/VERSION";
  * NULL: "spindle-crawl") when the file is new or has no warcinfo first; a
  * resumed file's records refer to its existing warcinfo.  Holds an
@@ -60,7 +65,7 @@ enum crawl_warc_body {
  * left untouched), EWOULDBLOCK (another crawl_warc has the file open),
  * ENOMEM, EIO (libcrypto or zlib failed), or the errno of
  * open/read/ftruncate/write. */
-crawl_warc *crawl_warc_open(const char *path, const char *software, long long committed);
+crawl_warc *crawl_warc_open(const char *path, const char *software, long long committed, long long tail);
 
 /* One fetch: the request as sent (request line and headers) and the
  * response as received (status line and headers), then the body, described
@@ -100,10 +105,14 @@ void crawl_warc_records_free(crawl_warc_records *r);
 
 /* The file's end after the last complete append; -1 for NULL. */
 long long crawl_warc_end(crawl_warc *w);
-/* Cuts the file back to end (an earlier crawl_warc_end): what a caller does
- * with records whose page it could not record.  0, -EINVAL, or -EIO (then
- * every later call fails too). */
-int crawl_warc_cut(crawl_warc *w, long long end);
+/* Where the records of the last complete append (or the file's last kept
+ * fetch, or its warcinfo) start: with crawl_warc_end, what lets a resume
+ * skip the scan; -1 for NULL. */
+long long crawl_warc_tail(crawl_warc *w);
+/* Cuts the file back to end, tail (an earlier crawl_warc_end and
+ * crawl_warc_tail): what a caller does with records whose page it could not
+ * record.  0, -EINVAL, or -EIO (then every later call fails too). */
+int crawl_warc_cut(crawl_warc *w, long long end, long long tail);
 
 /* Bytes that crawl_warc_open cut off the end of an existing file (a partial
  * record, an orphaned request, records past committed); 0 for a new or

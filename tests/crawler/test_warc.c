@@ -232,7 +232,7 @@ static off_t file_size(const char *path) {
 
 /* Writes a new file: warcinfo, then fetches [from, to) of the samples. */
 static void write_file(const char *path, const struct fetch *s, int from, int to) {
-  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1);
+  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1, -1);
   cr_assert_not_null(w, "crawl_warc_open(%s): %s", path, strerror(errno));
   cr_assert_eq(crawl_warc_dropped(w), 0);
   for (int i = from; i < to; i++) write_fetch(w, &s[i]);
@@ -571,7 +571,7 @@ Test(warc, read_back_with_warcio, .timeout = 300) {
  * checks with both readers that the file holds fetches 0, 1, 2, 3. */
 static void resume_and_check(const char *path, const struct fetch *s, long long dropped, time_t t0) {
   off_t before = file_size(path);
-  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1);
+  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1, -1);
   cr_assert_not_null(w, "reopen: %s", strerror(errno));
   cr_assert_eq(crawl_warc_dropped(w), dropped, "dropped %lld of %lld bytes, want %lld",
                crawl_warc_dropped(w), (long long)before, dropped);
@@ -643,7 +643,7 @@ Test(warc, resume_inside_warcinfo, .timeout = 60) {
   write_file(path, s, 0, 0);
   off_t size = file_size(path);
   cr_assert_eq(truncate(path, size - 9), 0); /* into the gzip trailer */
-  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1);
+  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1, -1);
   cr_assert_not_null(w, "reopen: %s", strerror(errno));
   cr_assert_eq(crawl_warc_dropped(w), size - 9);
   write_fetch(w, &s[0]);
@@ -661,7 +661,7 @@ Test(warc, resume_intact_file, .timeout = 60) {
   time_t t0 = time(NULL);
   const char *path = path_in_tmp("crawl.warc.gz");
   write_file(path, s, 0, 2);
-  crawl_warc *w = crawl_warc_open(path, "another/1.0", -1);
+  crawl_warc *w = crawl_warc_open(path, "another/1.0", -1, -1);
   cr_assert_not_null(w, "reopen: %s", strerror(errno));
   cr_assert_eq(crawl_warc_dropped(w), 0);
   write_fetch(w, &s[2]);
@@ -691,7 +691,7 @@ Test(warc, refuses_damage_in_the_middle, .timeout = 60) {
   close(fd);
   before[mid] = flipped;
   errno = 0;
-  cr_assert_null(crawl_warc_open(path, SOFTWARE, -1), "a file damaged in the middle was accepted");
+  cr_assert_null(crawl_warc_open(path, SOFTWARE, -1, -1), "a file damaged in the middle was accepted");
   cr_assert_eq(errno, EBADMSG, "errno %d (%s)", errno, strerror(errno));
   size_t now_len;
   unsigned char *now = slurp(path, &now_len);
@@ -708,7 +708,7 @@ static void check_refused(const char *path, const void *content, size_t n) {
   cr_assert_eq(write(fd, content, n), (ssize_t)n);
   close(fd);
   errno = 0;
-  cr_assert_null(crawl_warc_open(path, SOFTWARE, -1), "%s was accepted", path);
+  cr_assert_null(crawl_warc_open(path, SOFTWARE, -1, -1), "%s was accepted", path);
   cr_assert_eq(errno, EINVAL, "%s: errno %d (%s)", path, errno, strerror(errno));
   size_t len;
   unsigned char *now = slurp(path, &len);
@@ -727,7 +727,7 @@ Test(warc, refuses_foreign_files, .timeout = 60) {
   check_refused(path_in_tmp("notes-cut.gz"), z, n - 9);
   free(z);
   errno = 0;
-  cr_assert_null(crawl_warc_open(tmpdir, SOFTWARE, -1));
+  cr_assert_null(crawl_warc_open(tmpdir, SOFTWARE, -1, -1));
   cr_assert_eq(errno, EISDIR, "errno %d (%s)", errno, strerror(errno));
   remove_tmpdir();
 }
@@ -738,13 +738,13 @@ Test(warc, rejects_bad_arguments, .timeout = 60) {
   make_tmpdir();
   const char *path = path_in_tmp("crawl.warc.gz");
   errno = 0;
-  cr_assert_null(crawl_warc_open(path, "evil\r\nWARC-Type: response", -1));
+  cr_assert_null(crawl_warc_open(path, "evil\r\nWARC-Type: response", -1, -1));
   cr_assert_eq(errno, EINVAL);
-  crawl_warc *w = crawl_warc_open(path, NULL, -1);
+  crawl_warc *w = crawl_warc_open(path, NULL, -1, -1);
   cr_assert_not_null(w, "%s", strerror(errno));
   /* A second writer on the same file would interleave records. */
   errno = 0;
-  cr_assert_null(crawl_warc_open(path, SOFTWARE, -1));
+  cr_assert_null(crawl_warc_open(path, SOFTWARE, -1, -1));
   cr_assert_eq(errno, EWOULDBLOCK, "errno %d (%s)", errno, strerror(errno));
   const char *rq = s[0].request, *h = s[0].headers, *b = (const char *)s[0].body;
   size_t rl = strlen(rq), hl = strlen(h), bl = s[0].body_len;
@@ -769,6 +769,50 @@ Test(warc, rejects_bad_arguments, .timeout = 60) {
   remove_tmpdir();
 }
 
+/* A resume that knows where the last committed fetch ends and starts (its
+ * end and tail, as a crawl's state records them) reads only that fetch and
+ * the warcinfo: damage earlier in the file, which a full scan refuses, goes
+ * unseen, which shows the scan was skipped; a tail that is no fetch's is
+ * refused and changes nothing; records past the end are cut off. */
+Test(warc, resume_at_a_known_end_reads_only_its_tail, .timeout = 60) {
+  struct fetch s[NSAMPLES];
+  samples(s);
+  make_tmpdir();
+  const char *path = path_in_tmp("known.warc.gz");
+  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1, -1);
+  cr_assert_not_null(w, "%s", strerror(errno));
+  long long ends[3], tails[3];
+  for (int i = 0; i < 3; i++) {
+    write_fetch(w, &s[i]);
+    ends[i] = crawl_warc_end(w);
+    tails[i] = crawl_warc_tail(w);
+    cr_assert(tails[i] < ends[i] && (i == 0 || tails[i] == ends[i - 1]), "fetch %d: tail %lld, end %lld", i,
+              tails[i], ends[i]);
+  }
+  cr_assert_eq(crawl_warc_close(w), 0);
+  /* Damage inside the first fetch's records. */
+  FILE *f = fopen(path, "r+b");
+  cr_assert(f);
+  cr_assert_eq(fseek(f, (long)(tails[0] + ends[0]) / 2, SEEK_SET), 0);
+  fputs("DAMAGE", f);
+  fclose(f);
+  errno = 0;
+  cr_assert_null(crawl_warc_open(path, SOFTWARE, -1, -1), "a full scan took the damaged file");
+  cr_assert_eq(errno, EBADMSG, "errno %d", errno);
+  off_t size = file_size(path);
+  cr_assert_null(crawl_warc_open(path, SOFTWARE, ends[1], tails[1] + 1), "a tail that is no fetch's was taken");
+  cr_assert_eq(errno, ERANGE);
+  cr_assert_eq(file_size(path), size, "a refused open changed the file");
+  w = crawl_warc_open(path, SOFTWARE, ends[1], tails[1]);
+  cr_assert_not_null(w, "resuming at a known end and tail: %s", strerror(errno));
+  cr_assert_eq(crawl_warc_end(w), ends[1]);
+  cr_assert_eq(crawl_warc_tail(w), tails[1]);
+  cr_assert_eq(crawl_warc_dropped(w), size - ends[1], "the third fetch, past the committed end, is cut off");
+  cr_assert_eq(crawl_warc_close(w), 0);
+  cr_assert_eq(file_size(path), ends[1]);
+  remove_tmpdir();
+}
+
 /* A write that fails half way (here: the file size limit) is cut back off
  * the file, so the next fetch appends to a readable file. */
 Test(warc, failed_write_is_cut_back, .timeout = 60) {
@@ -777,7 +821,7 @@ Test(warc, failed_write_is_cut_back, .timeout = 60) {
   make_tmpdir();
   time_t t0 = time(NULL);
   const char *path = path_in_tmp("crawl.warc.gz");
-  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1);
+  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1, -1);
   cr_assert_not_null(w, "%s", strerror(errno));
   write_fetch(w, &s[0]);
   off_t size = file_size(path);
@@ -830,7 +874,7 @@ Test(warc, concurrent_writers, .timeout = 120) {
   make_tmpdir();
   time_t t0 = time(NULL);
   const char *path = path_in_tmp("crawl.warc.gz");
-  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1);
+  crawl_warc *w = crawl_warc_open(path, SOFTWARE, -1, -1);
   cr_assert_not_null(w, "%s", strerror(errno));
   pthread_t t[WRITERS];
   struct writer x[WRITERS];

@@ -112,9 +112,9 @@ static bool clean_members(const char *p, size_t n, int *count) {
 
 /* Writes the file anew: warcinfo, then the fetches of the input; their
  * ends into ends[] (how many in *nends). */
-static void write_fetches(reader *r, long long *ends, int *nends) {
+static void write_fetches(reader *r, long long *ends, long long *tails, int *nends) {
   unlink(path);
-  crawl_warc *w = crawl_warc_open(path, "fuzz/1", -1);
+  crawl_warc *w = crawl_warc_open(path, "fuzz/1", -1, -1);
   if (!w) FAIL("cannot create %s: %s", path, strerror(errno));
   static const char *const ips[] = {NULL, "", "127.0.0.1", "::1", "999.1.1.1", "fe80::1%eth0"};
   int fetches = 1 + byte(r) % 3;
@@ -136,6 +136,7 @@ static void write_fetches(reader *r, long long *ends, int *nends) {
     }
     if (rc != 0) FAIL("writing a fetch failed: %s", strerror(-rc));
     if (end <= before) FAIL("an appended fetch ends at %lld, not after %lld", end, before);
+    tails[*nends] = before;
     ends[(*nends)++] = end;
   }
   if (crawl_warc_close(w) != 0) FAIL("close failed");
@@ -156,7 +157,7 @@ static void check_resume_after_damage(reader *r, const long long *ends, int nend
   }
   size_t before_len;
   char *before = slurp(&before_len);
-  crawl_warc *w = crawl_warc_open(path, "fuzz/1", -1);
+  crawl_warc *w = crawl_warc_open(path, "fuzz/1", -1, -1);
   if (!w) {
     int e = errno;
     size_t now_len;
@@ -184,18 +185,21 @@ static void check_resume_after_damage(reader *r, const long long *ends, int nend
   free(before);
 }
 
-/* Resumed at each committed end: exactly there; one byte further (no
- * boundary): ERANGE, untouched. */
-static void check_committed_ends(reader *r, const long long *ends, int nends) {
+/* Resumed at each committed end, with its tail (no scan) or without:
+ * exactly there; one byte further, or a tail one byte off (no boundary):
+ * ERANGE, untouched. */
+static void check_committed_ends(reader *r, const long long *ends, const long long *tails, int nends) {
   for (int i = nends - 1; i >= 0; i--) {
-    long long off_by = byte(r) % 2;
+    uint8_t how = byte(r);
+    long long off_by = how % 2, tail = how & 2 ? tails[i] : -1, tail_off = tail >= 0 && (how & 4);
     off_t size = size_of();
-    crawl_warc *w = crawl_warc_open(path, "fuzz/1", ends[i] + off_by);
-    if (off_by && w) FAIL("resumed at %lld, which is no member boundary", ends[i] + off_by);
-    if (off_by) {
+    crawl_warc *w = crawl_warc_open(path, "fuzz/1", ends[i] + off_by, tail >= 0 ? tail + tail_off : -1);
+    if ((off_by || tail_off) && w)
+      FAIL("resumed at %lld (tail %lld), which is no fetch's", ends[i] + off_by, tail + tail_off);
+    if (off_by || tail_off) {
       if (w) crawl_warc_close(w);
       if (size_of() != size) FAIL("a refused committed end changed the file");
-      w = crawl_warc_open(path, "fuzz/1", ends[i]);
+      w = crawl_warc_open(path, "fuzz/1", ends[i], tail);
     }
     if (!w) FAIL("resuming at the committed end %lld failed: %s", ends[i], strerror(errno));
     if (crawl_warc_end(w) != ends[i]) FAIL("resumed at %lld, the end is %lld", ends[i], crawl_warc_end(w));
@@ -210,12 +214,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     snprintf(path, sizeof path, "%s/fuzz_warc.%d.warc.gz", dir, (int)getpid());
   }
   reader r = {data, size};
-  long long ends[3];
+  long long ends[3], tails[3];
   int nends;
   bool committed_first = byte(&r) & 1;
-  write_fetches(&r, ends, &nends);
+  write_fetches(&r, ends, tails, &nends);
   if (committed_first)
-    check_committed_ends(&r, ends, nends);
+    check_committed_ends(&r, ends, tails, nends);
   else
     check_resume_after_damage(&r, ends, nends);
   unlink(path);
