@@ -149,6 +149,13 @@ static void count_in_memory(crawl_frontier *f, long d) {
   if (f->in_memory > f->stats.in_memory_peak) f->stats.in_memory_peak = f->in_memory;
 }
 
+/* One more URL of h queued in memory. */
+static void queued_in_memory(crawl_frontier *f, host *h) {
+  f->queued++;
+  count_in_memory(f, 1);
+  ring_add(f, h);
+}
+
 static void host_push(crawl_frontier *f, host *h, item *it) {
   it->next = NULL;
   if (h->tail)
@@ -156,18 +163,14 @@ static void host_push(crawl_frontier *f, host *h, item *it) {
   else
     h->head = it;
   h->tail = it;
-  f->queued++;
-  count_in_memory(f, 1);
-  ring_add(f, h);
+  queued_in_memory(f, h);
 }
 
 static void host_push_front(crawl_frontier *f, host *h, item *it) {
   it->next = h->head;
   h->head = it;
   if (!h->tail) h->tail = it;
-  f->queued++;
-  count_in_memory(f, 1);
-  ring_add(f, h);
+  queued_in_memory(f, h);
 }
 
 /* A retry waits apart, so that its backoff holds up no other URL of its
@@ -175,9 +178,7 @@ static void host_push_front(crawl_frontier *f, host *h, item *it) {
 static void host_push_retry(crawl_frontier *f, host *h, item *it) {
   it->next = h->retries;
   h->retries = it;
-  f->queued++;
-  count_in_memory(f, 1);
-  ring_add(f, h);
+  queued_in_memory(f, h);
 }
 
 static item *host_pop(crawl_frontier *f, host *h) {

@@ -836,21 +836,18 @@ int crawl_warc_cut(crawl_warc *w, long long end, long long tail) {
   return rc;
 }
 
-long long crawl_warc_tail(crawl_warc *w) {
+/* An offset appends move, read under their lock; -1 for no file. */
+static long long read_offset(crawl_warc *w, const off_t *field) {
   if (!w) return -1;
   pthread_mutex_lock(&w->lock);
-  long long tail = (long long)w->tail;
+  long long v = (long long)*field;
   pthread_mutex_unlock(&w->lock);
-  return tail;
+  return v;
 }
 
-long long crawl_warc_end(crawl_warc *w) {
-  if (!w) return -1;
-  pthread_mutex_lock(&w->lock);
-  long long end = (long long)w->end;
-  pthread_mutex_unlock(&w->lock);
-  return end;
-}
+long long crawl_warc_tail(crawl_warc *w) { return read_offset(w, w ? &w->tail : NULL); }
+
+long long crawl_warc_end(crawl_warc *w) { return read_offset(w, w ? &w->end : NULL); }
 
 long long crawl_warc_dropped(const crawl_warc *w) { return w ? w->dropped : 0; }
 
