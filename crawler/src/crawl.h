@@ -19,7 +19,7 @@
 
 #include <spindle/spindle.h>
 
-#define CRAWL_VERSION "0.1.0"
+#define CRAWL_VERSION SPINDLE_VERSION_STRING
 
 typedef struct crawl_config {
   char **seeds;               /* seed URLs */

@@ -1,7 +1,12 @@
-/* spindle/spindle.h - everything spindle offers, in one include. */
+/*
+ * spindle/spindle.h - everything spindle offers, in one include: the
+ * scheduler's headers (error, buf, runtime, sync, channel, fd), io's (io,
+ * dns, http) and the version.
+ */
 #ifndef SPINDLE_SPINDLE_H
 #define SPINDLE_SPINDLE_H
 
+#include "spindle/version.h"
 #include "spindle/error.h"
 #include "spindle/buf.h"
 #include "spindle/runtime.h"
@@ -10,10 +15,5 @@
 #include "spindle/io.h"
 #include "spindle/dns.h"
 #include "spindle/http.h"
-
-#define SPINDLE_VERSION_MAJOR 0
-#define SPINDLE_VERSION_MINOR 1
-#define SPINDLE_VERSION_PATCH 0
-#define SPINDLE_VERSION_STRING "0.1.0"
 
 #endif
