@@ -790,7 +790,9 @@ static void *wk_target(void *arg) {
     /* run, without parking, until the other task has sent its cancel */
     uint64_t end = mono_ns() + spt_patience_ns();
     while (!atomic_load(&wk_cancel_sent) && mono_ns() < end) spin_ns(US(20));
-    CHECKF(atomic_load(&wk_cancel_sent), "the main task did not cancel the running target within %.0f s",
+    CHECKF(atomic_load(&wk_cancel_sent),
+           "the main task did not cancel the running target within %.0f s (if it was queued behind the target, "
+           "which does not park, only the monitor could move it to the idle worker)",
            spt_patience_s());
   }
   uint64_t t0 = sp_now_ns();
