@@ -818,6 +818,8 @@ static void *main_wait_kind(void *arg) {
   } else if (r->mode == WK_PARKED) {
     if (CHECK_PARKED(&t, 1, kind)) sp_cancel(t);
   }
+  /* seen to return before joining it: a joiner would run a woken task that got lost */
+  CHECK_SOON(atomic_load(&wk_rc) != 1, "%s, %s: the wait did not return", kind, how);
   char what[256];
   snprintf(what, sizeof what, "a task in %s, %s,", kind, how);
   spt_join_soon(t, what);

@@ -43,6 +43,8 @@ static void *main_rendezvous(void *arg) {
   v = 0;
   CHECK_RC(sp_chan_recv(c, &v), 0);
   CHECK_EQ(v, 42);
+  CHECK_SOON(atomic_load(&rv_send_done_at) != 0, "the sender parked on a rendezvous channel was not woken when its "
+             "element was received");
   spt_join_soon(s, "the parked sender, once its element was received,");
   CHECKF(atomic_load(&rv_send_done_at) >= before_recv, "send finished %.3f ms before the recv started",
          (before_recv - atomic_load(&rv_send_done_at)) / 1e6);
@@ -54,6 +56,8 @@ static void *main_rendezvous(void *arg) {
   uint64_t before_send = sp_now_ns();
   v = 99;
   CHECK_RC(sp_chan_send(c, &v), 0);
+  CHECK_SOON(atomic_load(&rv_recv_done_at) != 0, "the receiver parked on a rendezvous channel was not woken when an "
+             "element was sent to it");
   spt_join_soon(r, "the parked receiver, once sent to,");
   CHECK_EQ(atomic_load(&rv_recv_val), 99);
   CHECK(atomic_load(&rv_recv_done_at) >= before_send);
