@@ -182,6 +182,51 @@ Test(sync, semaphore_release_wakes_waiter, .timeout = 60) {
   spt_run(4, main_sem_handoff, NULL);
 }
 
+/* A task and a plain thread pass a turn back and forth through two
+ * semaphores.  The thread runs truly in parallel, so its releases often
+ * land while the task is still switching out of its park (NOTIFIED); the
+ * task must then be queued once the switch ends.  Main watches the
+ * progress: a lost wakeup stalls it.  (Two tasks would not show this: the
+ * one woken goes to the waker's lifo slot and runs on the same worker.) */
+static sp_sem pp_sem[2];
+static atomic_int pp_turns;
+static int pp_n;
+static void *pp_play(int me) {
+  for (int i = 0; i < pp_n; i++) {
+    if (sp_sem_acquire(&pp_sem[me]) != 0) break;
+    atomic_fetch_add(&pp_turns, 1);
+    sp_sem_release(&pp_sem[!me]);
+  }
+  return NULL;
+}
+static void *pp_task(void *arg) { return pp_play((int)PINT(arg)); }
+static void *pp_thread(void *arg) { return pp_play((int)PINT(arg)); }
+static void *main_sem_ping_pong(void *arg) {
+  (void)arg;
+  pp_n = 2000 * scale();
+  sp_sem_init(&pp_sem[0], 1);
+  sp_sem_init(&pp_sem[1], 0);
+  atomic_store(&pp_turns, 0);
+  sp_task *t = SPAWN(pp_task, 0);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, pp_thread, IPTR(1)), 0);
+  for (int last = 0; last < 2 * pp_n; last = atomic_load(&pp_turns))
+    if (!CHECK_SOON(atomic_load(&pp_turns) != last,
+                    "a task and a plain thread passing a turn through semaphores stalled after %d of %d turns: a "
+                    "wakeup was lost",
+                    last, 2 * pp_n))
+      break;
+  spt_join_soon(t, "the task passing turns"); /* a lost task is run by its joiner: the thread can finish */
+  CHECKF(spt_pthread_join_within(th, NULL, spt_patience_ns()) == 0, "the plain thread passing turns did not end");
+  return NULL;
+}
+
+/* A task and a plain thread pass a turn back and forth 20,000 times through semaphores; no wakeup is lost. */
+Test(sync, semaphore_ping_pong_with_thread, .timeout = 60) {
+  spt_run(1, main_sem_ping_pong, NULL);
+  spt_run(2, main_sem_ping_pong, NULL);
+}
+
 /* ------------------------------------------------------- wait group */
 
 static sp_waitgroup wg = SP_WAITGROUP_INIT;
